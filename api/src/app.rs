@@ -1,0 +1,120 @@
+//! Building and running the HTTP server: connect, migrate, bind, serve.
+//! `Application::build` binds first (port 0 picks a free port), so the real
+//! address is known before serving starts.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpServer};
+
+use crate::config::Config;
+use crate::problem::{json_error, path_error, query_error, Problem};
+use crate::state::AppState;
+
+pub struct Application {
+    addr: SocketAddr,
+    server: Server,
+}
+
+/// Start-up failures, reported on stderr by `cubby serve` with exit code 1.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("refusing to start: CUBBY_DEV_LOGIN is only allowed on a loopback address, not {0}")]
+    DevLoginNotLoopback(SocketAddr),
+    #[error("cannot create the data directory: {0}")]
+    DataDir(std::io::Error),
+    #[error("cannot open the database: {0}")]
+    Database(service::db::DbErr),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(service::db::DbErr),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("cannot install the metrics recorder: {0}")]
+    Metrics(String),
+}
+
+/// Opens the pool and makes sure the data directory exists.
+pub async fn open_ctx(config: &Config) -> Result<service::Ctx, StartError> {
+    std::fs::create_dir_all(config.data_dir.join("blobs")).map_err(StartError::DataDir)?;
+    let db = service::db::connect(&config.database_url(), &config.pool_settings())
+        .await
+        .map_err(StartError::Database)?;
+    Ok(service::Ctx {
+        db,
+        retry: config.retry_policy(),
+        settings: config.service_settings(),
+    })
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        if config.dev_login && !config.bind.ip().is_loopback() {
+            return Err(StartError::DevLoginNotLoopback(config.bind));
+        }
+        let ctx = open_ctx(&config).await?;
+        service::db::migrate_up(&ctx.db)
+            .await
+            .map_err(StartError::Migrate)?;
+        let metrics = crate::telemetry::install_metrics().map_err(StartError::Metrics)?;
+        let upkeep = metrics.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
+
+        let listener =
+            TcpListener::bind(config.bind).map_err(|e| StartError::Bind(config.bind, e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(config.bind, e))?;
+        let workers = config.workers;
+        let json_limit = config.max_body_bytes.saturating_add(64 * 1024);
+        let state = web::Data::new(AppState {
+            ctx,
+            config,
+            metrics,
+        });
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(usize::try_from(json_limit).unwrap_or(usize::MAX))
+                        .content_type_required(false)
+                        .error_handler(move |err, _req| json_error(err, json_limit).into()),
+                )
+                .app_data(
+                    web::QueryConfig::default().error_handler(|err, _req| query_error(err).into()),
+                )
+                .app_data(
+                    web::PathConfig::default().error_handler(|_err, _req| path_error().into()),
+                )
+                .configure(crate::routes::configure)
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, Problem>(Problem::not_found())
+                }))
+                .wrap(middleware::from_fn(crate::telemetry::observe))
+        })
+        .listen(listener)
+        .map_err(|e| StartError::Bind(addr, e))?;
+        if let Some(n) = workers {
+            server = server.workers(n.max(1));
+        }
+        Ok(Self {
+            addr,
+            server: server.run(),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,222 @@
+//! Every setting of `cubby`, each one a flag and an environment variable
+//! (the flag wins). Nothing is required: the defaults serve on SQLite under
+//! `./cubby-data` at `127.0.0.1:8080`. The README's configuration table is
+//! this file in prose; `cubby --help` prints it too.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::Args;
+
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Database URL: `sqlite:…`, `postgres://…` or `mysql://…` (MariaDB).
+    /// Default: `sqlite://<data dir>/cubby.db?mode=rwc`.
+    #[arg(
+        long,
+        env = "CUBBY_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// Directory for the SQLite database (by default) and the blob files.
+    #[arg(
+        long,
+        env = "CUBBY_DATA_DIR",
+        default_value = "./cubby-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Listen address; port 0 picks a free port (the printed URL shows it).
+    #[arg(
+        long,
+        env = "CUBBY_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: SocketAddr,
+
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "CUBBY_WORKERS", global = true)]
+    pub workers: Option<usize>,
+
+    /// Database pool size.
+    #[arg(
+        long,
+        env = "CUBBY_DB_MAX_CONNECTIONS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// Seconds to wait for a pooled connection before answering 503 `busy`.
+    #[arg(
+        long,
+        env = "CUBBY_DB_ACQUIRE_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub db_acquire_timeout_secs: u64,
+
+    /// Seconds an unused pooled connection is kept.
+    #[arg(
+        long,
+        env = "CUBBY_DB_IDLE_TIMEOUT_SECS",
+        default_value_t = 600,
+        global = true
+    )]
+    pub db_idle_timeout_secs: u64,
+
+    /// Seconds after which a pooled connection is replaced (like `pool_recycle`).
+    #[arg(
+        long,
+        env = "CUBBY_DB_MAX_LIFETIME_SECS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub db_max_lifetime_secs: u64,
+
+    /// Ping a pooled connection before using it (like `pool_pre_ping`).
+    #[arg(long, env = "CUBBY_DB_TEST_BEFORE_ACQUIRE", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub db_test_before_acquire: bool,
+
+    /// Milliseconds one statement waits for a row lock (SQLite: the write
+    /// lock) before the transaction is retried.
+    #[arg(
+        long,
+        env = "CUBBY_DB_LOCK_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub db_lock_timeout_ms: u64,
+
+    /// Milliseconds a transaction that keeps losing races is retried before
+    /// the request answers 503 `busy`.
+    #[arg(
+        long,
+        env = "CUBBY_TX_RETRY_BUDGET_MS",
+        default_value_t = 10000,
+        global = true
+    )]
+    pub tx_retry_budget_ms: u64,
+
+    /// Enable `POST /auth/dev/login` (refused unless bound to loopback).
+    #[arg(long, env = "CUBBY_DEV_LOGIN", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub dev_login: bool,
+
+    /// Hours a login session lasts.
+    #[arg(
+        long,
+        env = "CUBBY_SESSION_TTL_HOURS",
+        default_value_t = 168,
+        global = true
+    )]
+    pub session_ttl_hours: u64,
+
+    /// Projects one user may own.
+    #[arg(
+        long,
+        env = "CUBBY_PROJECT_QUOTA",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub project_quota: u32,
+
+    /// Largest project body, asset or backpack item, in bytes.
+    #[arg(long, env = "CUBBY_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024, global = true)]
+    pub max_body_bytes: u64,
+
+    /// Saved versions kept per project.
+    #[arg(long, env = "CUBBY_KEEP_VERSIONS", default_value_t = 50, global = true)]
+    pub keep_versions: u32,
+
+    /// OIDC issuer URL (discovery); OIDC login is off while unset.
+    #[arg(long, env = "CUBBY_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+
+    /// OIDC client id.
+    #[arg(long, env = "CUBBY_OIDC_CLIENT_ID", global = true)]
+    pub oidc_client_id: Option<String>,
+
+    /// OIDC client secret.
+    #[arg(
+        long,
+        env = "CUBBY_OIDC_CLIENT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub oidc_client_secret: Option<String>,
+
+    /// The public base URL of this deployment (redirect URI = this + `/auth/callback`).
+    #[arg(long, env = "CUBBY_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// The claim that lists the user's groups (classes).
+    #[arg(
+        long,
+        env = "CUBBY_OIDC_GROUPS_CLAIM",
+        default_value = "groups",
+        global = true
+    )]
+    pub oidc_groups_claim: String,
+
+    /// The claim that carries the role (`teacher` or `student`).
+    #[arg(
+        long,
+        env = "CUBBY_OIDC_ROLE_CLAIM",
+        default_value = "role",
+        global = true
+    )]
+    pub oidc_role_claim: String,
+
+    /// The `dist/` folder of `@scratch/scratch-gui-standalone`; serves the editor when set.
+    #[arg(long, env = "CUBBY_EDITOR_DIR", global = true)]
+    pub editor_dir: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}/cubby.db?mode=rwc", self.data_dir.display()),
+        }
+    }
+
+    pub fn pool_settings(&self) -> service::db::PoolSettings {
+        service::db::PoolSettings {
+            max_connections: self.db_max_connections.max(1),
+            acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs),
+            idle_timeout: Duration::from_secs(self.db_idle_timeout_secs),
+            max_lifetime: Duration::from_secs(self.db_max_lifetime_secs),
+            test_before_acquire: self.db_test_before_acquire,
+            lock_timeout: Duration::from_millis(self.db_lock_timeout_ms.max(1)),
+        }
+    }
+
+    pub fn retry_policy(&self) -> service::tx::RetryPolicy {
+        service::tx::RetryPolicy {
+            budget: Duration::from_millis(self.tx_retry_budget_ms),
+            ..Default::default()
+        }
+    }
+
+    pub fn service_settings(&self) -> service::Settings {
+        service::Settings {
+            session_ttl: Duration::from_secs(self.session_ttl_hours.max(1) * 3600),
+            project_quota: self.project_quota,
+            max_body_bytes: self.max_body_bytes,
+            keep_versions: self.keep_versions.max(1),
+        }
+    }
+
+    /// Cookies get `Secure` when the public URL is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+}

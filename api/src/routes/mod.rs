@@ -1,0 +1,29 @@
+//! HTTP handlers, one module per area. Each handler parses the request,
+//! calls one service function and maps the result; rules live in `service`.
+
+pub mod auth;
+pub mod me;
+pub mod ops;
+
+use actix_web::{web, HttpResponse};
+
+use crate::problem::{method_not_allowed, Problem};
+
+/// A resource whose unknown methods answer 405 problem+json.
+pub fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| async {
+        Err::<HttpResponse, Problem>(method_not_allowed())
+    }))
+}
+
+/// Every route, for `App::configure`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz").route(web::get().to(ops::healthz)))
+        .service(resource("/readyz").route(web::get().to(ops::readyz)))
+        .service(resource("/metrics").route(web::get().to(ops::metrics)))
+        .service(resource("/api/v1/openapi.json").route(web::get().to(ops::openapi)))
+        .service(resource("/auth/dev/login").route(web::post().to(auth::dev_login)))
+        .service(resource("/auth/logout").route(web::post().to(auth::logout)))
+        .service(resource("/api/v1/me").route(web::get().to(me::me)))
+        .service(resource("/api/v1/groups").route(web::get().to(me::groups)));
+}

@@ -1,0 +1,50 @@
+//! Operations: liveness, readiness, Prometheus metrics and the OpenAPI document.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use utoipa::OpenApi;
+
+use crate::dto::{ProblemDto, StatusDto};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, body = StatusDto)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(StatusDto { status: "ok" })
+}
+
+/// The database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = StatusDto), (status = 503, body = ProblemDto)))]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    match service::db::ping(&state.ctx.db).await {
+        Ok(()) => Ok(HttpResponse::Ok().json(StatusDto { status: "ready" })),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the database is not reachable",
+            ))
+        }
+    }
+}
+
+/// Prometheus text format: requests by route and status, latency histogram,
+/// transaction retries, conflicts and give-ups.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(crate::openapi::ApiDoc::openapi())
+}

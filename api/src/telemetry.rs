@@ -1,0 +1,112 @@
+//! Logs (`tracing`, structured, on stderr, filtered by `RUST_LOG`), the
+//! Prometheus recorder, and the middleware that measures every request and
+//! turns a panic in a handler into a 500 problem+json.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use futures_util::FutureExt;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::problem::Problem;
+
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    // A second init (e.g. in a test process) is harmless: keep the first.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the global metrics recorder and returns the handle that renders it.
+pub fn install_metrics() -> Result<PrometheusHandle, String> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("cubby_http_request_duration_seconds".into()),
+            LATENCY_BUCKETS,
+        )
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
+    describe_metrics();
+    Ok(handle)
+}
+
+fn describe_metrics() {
+    metrics::describe_counter!(
+        "cubby_http_requests_total",
+        "HTTP requests by method, route and status"
+    );
+    metrics::describe_histogram!(
+        "cubby_http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "HTTP request latency by method and route"
+    );
+    metrics::describe_counter!(
+        "cubby_tx_retries_total",
+        "Transactions re-run after a retryable database conflict"
+    );
+    metrics::describe_counter!(
+        "cubby_tx_conflicts_total",
+        "Retryable database conflicts (serialization, deadlock, lock timeout, busy)"
+    );
+    metrics::describe_counter!(
+        "cubby_tx_giveups_total",
+        "Transactions abandoned after the retry budget (answered 503 busy)"
+    );
+    // Make the transaction series visible from the start, at zero.
+    for op in service::tx::OPERATIONS {
+        metrics::counter!("cubby_tx_retries_total", "op" => *op).absolute(0);
+        metrics::counter!("cubby_tx_giveups_total", "op" => *op).absolute(0);
+    }
+}
+
+/// Counts and times each request by its route pattern (not its raw path, so
+/// ids do not explode the label set), logs it, and turns a handler panic into
+/// a 500 problem+json (the worker keeps serving).
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+
+    let outcome = AssertUnwindSafe(next.call(req)).catch_unwind().await;
+    let (result, route) = match outcome {
+        Ok(Ok(resp)) => {
+            let route = resp.request().match_pattern();
+            (Ok(resp.map_into_boxed_body()), route)
+        }
+        Ok(Err(err)) => (Err(err), None),
+        Err(_panic) => {
+            tracing::error!(http.method = %method, "handler panicked");
+            (Err(Problem::internal().into()), None)
+        }
+    };
+    let route = route.unwrap_or_else(|| "unmatched".to_owned());
+    let status = match &result {
+        Ok(resp) => resp.status(),
+        Err(err) => err.as_response_error().status_code(),
+    };
+    let status = status.as_u16().to_string();
+    let elapsed = started.elapsed();
+    metrics::counter!("cubby_http_requests_total",
+        "method" => method.clone(), "route" => route.clone(), "status" => status.clone())
+    .increment(1);
+    metrics::histogram!("cubby_http_request_duration_seconds",
+        "method" => method.clone(), "route" => route.clone())
+    .record(elapsed.as_secs_f64());
+    tracing::info!(http.method = %method, http.route = %route, http.status = %status,
+        latency_ms = elapsed.as_millis() as u64, "request");
+    result
+}

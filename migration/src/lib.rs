@@ -1,0 +1,28 @@
+//! Database schema for cubby, as sea-orm-migration steps.
+//!
+//! This crate stands alone (it depends on no other cubby crate): each migration
+//! creates tables, unique constraints, foreign keys and indexes with plain
+//! sea-query builders, and every one has a working `down`. Uniqueness that the
+//! guarantees in CONTRACT.md rely on (slugs, `(md5, asset_type)`, memberships,
+//! shares, idempotency keys) lives here, in the database, never only in code.
+
+pub use sea_orm_migration::prelude::*;
+pub use sea_orm_migration::MigrationStatus;
+
+mod m20261123_000001_identity;
+mod m20261123_000002_projects;
+mod m20261123_000003_assets;
+mod util;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_identity::Migration),
+            Box::new(m20261123_000002_projects::Migration),
+            Box::new(m20261123_000003_assets::Migration),
+        ]
+    }
+}

@@ -1,0 +1,430 @@
+//! Login, sessions and the caller's identity.
+//!
+//! [`login`] is the one path by which a person becomes a user: the dev login
+//! and the OIDC callback both call it. It get-or-creates the user and the
+//! listed groups and makes the memberships exactly the listed set, atomically,
+//! in a REPEATABLE READ transaction that [`crate::tx`] retries on conflicts —
+//! so N concurrent first logins make one user, one row per group and one
+//! membership per pair, and all N succeed (G4).
+//!
+//! Session tokens are 256 random bits; only their sha256 is stored.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use entity::{group, membership, session, user};
+use rand::RngCore;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::tx::{self, Kind};
+use crate::Ctx;
+
+/// A teacher may share with and read the work of their groups; a student may not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Teacher,
+    Student,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Teacher => "teacher",
+            Role::Student => "student",
+        }
+    }
+
+    /// Parses a stored role; anything unknown is a student (least privilege).
+    pub fn from_stored(s: &str) -> Role {
+        if s == "teacher" {
+            Role::Teacher
+        } else {
+            Role::Student
+        }
+    }
+}
+
+/// A group (class) as the identity provider names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupClaim {
+    pub external_id: String,
+    pub name: String,
+}
+
+/// Who logged in, as the identity provider (or the dev login form) says.
+#[derive(Clone, Debug)]
+pub struct LoginInput {
+    /// Stable external identity: the OIDC `sub`, or `dev|<username>`.
+    pub subject: String,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub role: Role,
+    pub groups: Vec<GroupClaim>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub id: i64,
+    pub external_id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub groups: Vec<Group>,
+}
+
+/// A new session: the token goes to the client once and is never stored.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+const MAX_NAME_CHARS: usize = 255;
+const MAX_GROUPS: usize = 200;
+
+fn check_text(field: &str, value: &str, max_chars: usize) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid(
+            "invalid_input",
+            format!("{field} must not be empty"),
+        ));
+    }
+    if value.chars().count() > max_chars {
+        return Err(Error::invalid(
+            "invalid_input",
+            format!("{field} is longer than {max_chars} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "invalid_input",
+            format!("{field} contains control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the input and returns the groups keyed (and so deduplicated and
+/// sorted) by external id; sorted order means concurrent logins lock group
+/// rows in the same order.
+fn validate(input: &LoginInput) -> Result<BTreeMap<String, String>> {
+    check_text("username", &input.username, 64)?;
+    check_text("subject", &input.subject, MAX_NAME_CHARS)?;
+    if let Some(name) = &input.display_name {
+        check_text("display_name", name, MAX_NAME_CHARS)?;
+    }
+    if input.groups.len() > MAX_GROUPS {
+        return Err(Error::invalid(
+            "invalid_input",
+            format!("at most {MAX_GROUPS} groups may be listed"),
+        ));
+    }
+    let mut groups = BTreeMap::new();
+    for g in &input.groups {
+        check_text("groups[].external_id", &g.external_id, MAX_NAME_CHARS)?;
+        check_text("groups[].name", &g.name, MAX_NAME_CHARS)?;
+        groups.insert(g.external_id.clone(), g.name.clone());
+    }
+    Ok(groups)
+}
+
+/// Get-or-creates the user and groups, syncs memberships to exactly the
+/// listed groups, and opens a session — all in one transaction.
+#[tracing::instrument(skip_all, fields(user.username = %input.username))]
+pub async fn login(ctx: &Ctx, input: &LoginInput) -> Result<NewSession> {
+    let wanted_groups = validate(input)?;
+    let display_name = input
+        .display_name
+        .clone()
+        .unwrap_or_else(|| input.username.clone());
+    let ttl = chrono::Duration::from_std(ctx.settings.session_ttl)
+        .map_err(|e| Error::Internal(format!("session ttl: {e}")))?;
+
+    tx::run(
+        &ctx.db,
+        &ctx.retry,
+        "login",
+        Kind::GetOrCreate,
+        async |txn| {
+            let now = Utc::now();
+            let groups = upsert_groups(txn, &wanted_groups, now).await?;
+            let user = lock_or_create_user(txn, input, &display_name, now).await?;
+            let memberships_changed = sync_memberships(txn, user.id, &groups, now).await?;
+            let profile_changed = user.username != input.username
+                || user.display_name != display_name
+                || user.role != input.role.as_str();
+            if profile_changed || memberships_changed {
+                // Writing the user row whenever anything changed makes a concurrent
+                // login of the same user conflict with this one (serialization
+                // failure on PostgreSQL, lock wait elsewhere) instead of working
+                // from a stale view of the memberships.
+                user::Entity::update_many()
+                    .col_expr(user::Column::Username, Expr::value(input.username.clone()))
+                    .col_expr(user::Column::DisplayName, Expr::value(display_name.clone()))
+                    .col_expr(user::Column::Role, Expr::value(input.role.as_str()))
+                    .col_expr(user::Column::UpdatedAt, Expr::value(now))
+                    .filter(user::Column::Id.eq(user.id))
+                    .exec(txn)
+                    .await?;
+            }
+            let token = new_token();
+            session::Entity::insert(session::ActiveModel {
+                token_sha256: Set(token_hash(&token)),
+                user_id: Set(user.id),
+                created_at: Set(now),
+                expires_at: Set(now + ttl),
+                ..Default::default()
+            })
+            .exec_without_returning(txn)
+            .await?;
+            let mut group_list: Vec<Group> = groups.into_values().collect();
+            group_list.sort_by_key(|g| g.id);
+            Ok(NewSession {
+                token,
+                expires_at: now + ttl,
+                user: User {
+                    id: user.id,
+                    username: input.username.clone(),
+                    display_name: display_name.clone(),
+                    role: input.role,
+                    groups: group_list,
+                },
+            })
+        },
+    )
+    .await
+}
+
+/// Inserts missing groups, renames changed ones, and returns them all keyed
+/// by external id, read under a shared lock (so the read sees the latest
+/// committed rows on MariaDB, and a concurrent rename is a conflict on
+/// PostgreSQL).
+async fn upsert_groups(
+    txn: &DatabaseTransaction,
+    wanted: &BTreeMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, Group>> {
+    if wanted.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    for (external_id, name) in wanted {
+        group::Entity::insert(group::ActiveModel {
+            external_id: Set(external_id.clone()),
+            name: Set(name.clone()),
+            created_at: Set(now),
+            ..Default::default()
+        })
+        .on_conflict_do_nothing_on([group::Column::ExternalId])
+        .exec_without_returning(txn)
+        .await?;
+    }
+    let rows = group::Entity::find()
+        .filter(group::Column::ExternalId.is_in(wanted.keys().cloned()))
+        .order_by_asc(group::Column::ExternalId)
+        .lock_shared()
+        .all(txn)
+        .await?;
+    let mut groups = BTreeMap::new();
+    for row in rows {
+        let name = wanted
+            .get(&row.external_id)
+            .cloned()
+            .unwrap_or(row.name.clone());
+        if name != row.name {
+            group::Entity::update_many()
+                .col_expr(group::Column::Name, Expr::value(name.clone()))
+                .filter(group::Column::Id.eq(row.id))
+                .exec(txn)
+                .await?;
+        }
+        groups.insert(
+            row.external_id.clone(),
+            Group {
+                id: row.id,
+                external_id: row.external_id,
+                name,
+            },
+        );
+    }
+    if groups.len() != wanted.len() {
+        return Err(Error::Internal("a group vanished during login".into()));
+    }
+    Ok(groups)
+}
+
+/// Creates the user if absent (by subject) and locks the row for the rest of
+/// the transaction.
+async fn lock_or_create_user(
+    txn: &DatabaseTransaction,
+    input: &LoginInput,
+    display_name: &str,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    let inserted = user::Entity::insert(user::ActiveModel {
+        subject: Set(input.subject.clone()),
+        username: Set(input.username.clone()),
+        display_name: Set(display_name.to_owned()),
+        role: Set(input.role.as_str().to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict_do_nothing_on([user::Column::Subject])
+    .exec_without_returning(txn)
+    .await;
+    if let Err(err) = inserted {
+        if matches!(
+            err.sql_err(),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+        ) {
+            return Err(Error::invalid(
+                "username_taken",
+                "this username belongs to another account",
+            ));
+        }
+        return Err(err.into());
+    }
+    user::Entity::find()
+        .filter(user::Column::Subject.eq(input.subject.clone()))
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or_else(|| Error::Internal("user row missing after insert".into()))
+}
+
+/// Makes the user's memberships exactly `groups`; returns whether anything changed.
+async fn sync_memberships(
+    txn: &DatabaseTransaction,
+    user_id: i64,
+    groups: &BTreeMap<String, Group>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let current: BTreeSet<i64> = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user_id))
+        .lock_exclusive()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|m| m.group_id)
+        .collect();
+    let wanted: BTreeSet<i64> = groups.values().map(|g| g.id).collect();
+    let to_remove: Vec<i64> = current.difference(&wanted).copied().collect();
+    let to_add: Vec<i64> = wanted.difference(&current).copied().collect();
+    if !to_remove.is_empty() {
+        membership::Entity::delete_many()
+            .filter(membership::Column::UserId.eq(user_id))
+            .filter(membership::Column::GroupId.is_in(to_remove.clone()))
+            .exec(txn)
+            .await?;
+    }
+    for group_id in &to_add {
+        membership::Entity::insert(membership::ActiveModel {
+            user_id: Set(user_id),
+            group_id: Set(*group_id),
+            created_at: Set(now),
+        })
+        .on_conflict_do_nothing_on([membership::Column::UserId, membership::Column::GroupId])
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(!to_remove.is_empty() || !to_add.is_empty())
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The only form in which a token is stored or looked up.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The user behind a session token, or `Unauthenticated` when the token is
+/// unknown or expired.
+pub async fn authenticate(ctx: &Ctx, token: &str) -> Result<User> {
+    if token.is_empty() || token.len() > 256 {
+        return Err(Error::Unauthenticated);
+    }
+    let session = session::Entity::find()
+        .filter(session::Column::TokenSha256.eq(token_hash(token)))
+        .filter(session::Column::ExpiresAt.gt(Utc::now()))
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    load_user(&ctx.db, session.user_id)
+        .await?
+        .ok_or(Error::Unauthenticated)
+}
+
+/// A user with their groups, or `None`.
+pub async fn load_user(db: &impl ConnectionTrait, user_id: i64) -> Result<Option<User>> {
+    let Some(row) = user::Entity::find_by_id(user_id).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(Some(User {
+        id: row.id,
+        username: row.username,
+        display_name: row.display_name,
+        role: Role::from_stored(&row.role),
+        groups: groups_of(db, user_id).await?,
+    }))
+}
+
+/// The groups a user belongs to, by id.
+pub async fn groups_of(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<Group>> {
+    let ids: Vec<i64> = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| m.group_id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(group::Entity::find()
+        .filter(group::Column::Id.is_in(ids))
+        .order_by_asc(group::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|g| Group {
+            id: g.id,
+            external_id: g.external_id,
+            name: g.name,
+        })
+        .collect())
+}
+
+/// Ends a session server-side. Unknown tokens are fine: logout is idempotent.
+pub async fn logout(ctx: &Ctx, token: &str) -> Result<()> {
+    session::Entity::delete_many()
+        .filter(session::Column::TokenSha256.eq(token_hash(token)))
+        .exec(&ctx.db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes expired sessions; returns how many.
+pub async fn purge_expired_sessions(ctx: &Ctx) -> Result<u64> {
+    let res = session::Entity::delete_many()
+        .filter(session::Column::ExpiresAt.lte(Utc::now()))
+        .exec(&ctx.db)
+        .await?;
+    Ok(res.rows_affected)
+}

@@ -1,0 +1,115 @@
+//! Opening the connection pool for SQLite, PostgreSQL or MariaDB, and running
+//! the migrations.
+//!
+//! One pool serves every request. Lock waits are bounded on every backend
+//! (`lock_timeout` on PostgreSQL, `innodb_lock_wait_timeout` on MariaDB,
+//! `busy_timeout` on SQLite) so a stuck lock turns into a retryable error that
+//! [`crate::tx`] handles, never into a request that hangs.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::{AssertSqlSafe, Executor};
+pub use sea_orm::DbErr;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+/// Pool and lock-wait settings (each one a flag and an env var of `cubby`).
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// Connections are closed and replaced after this age (like `pool_recycle`).
+    pub max_lifetime: Duration,
+    /// Ping a pooled connection before handing it out (like `pool_pre_ping`).
+    pub test_before_acquire: bool,
+    /// How long one statement waits for a row lock (or SQLite's write lock)
+    /// before the database reports a retryable error.
+    pub lock_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 20,
+            acquire_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(600),
+            max_lifetime: Duration::from_secs(3600),
+            test_before_acquire: true,
+            lock_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens the pool. SQLite gets WAL, `busy_timeout` and foreign keys; every
+/// backend gets its lock-wait bound.
+pub async fn connect(url: &str, pool: &PoolSettings) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(pool.max_connections)
+        .min_connections(0)
+        .acquire_timeout(pool.acquire_timeout)
+        .idle_timeout(pool.idle_timeout)
+        .max_lifetime(pool.max_lifetime)
+        .test_before_acquire(pool.test_before_acquire)
+        .sqlx_logging(false);
+
+    let lock_timeout = pool.lock_timeout;
+    opts.map_sqlx_sqlite_opts(move |o| {
+        o.journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(lock_timeout)
+            .foreign_keys(true)
+            .create_if_missing(true)
+    });
+    let pg_lock_timeout = format!("{}ms", lock_timeout.as_millis().max(1));
+    opts.map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", pg_lock_timeout.as_str())]));
+    // MariaDB counts this in whole seconds (at least 1).
+    let mysql_secs = lock_timeout.as_secs().max(1);
+    opts.map_sqlx_mysql_pool_opts(move |o| {
+        o.after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                let sql = format!("SET SESSION innodb_lock_wait_timeout = {mysql_secs}");
+                conn.execute(AssertSqlSafe(sql)).await?;
+                Ok(())
+            })
+        })
+    });
+    Database::connect(opts).await
+}
+
+/// Applies every pending migration.
+pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Reverts the newest `steps` migrations (all of them when `None`).
+pub async fn migrate_down(db: &DatabaseConnection, steps: Option<u32>) -> Result<(), DbErr> {
+    Migrator::down(db, steps).await
+}
+
+/// Each migration's name and whether it is applied, oldest first.
+pub async fn migration_status(db: &DatabaseConnection) -> Result<Vec<(String, bool)>, DbErr> {
+    let all = Migrator::get_migration_with_status(db).await?;
+    Ok(all
+        .iter()
+        .map(|m| {
+            let applied = matches!(m.status(), migration::MigrationStatus::Applied);
+            (m.name().to_owned(), applied)
+        })
+        .collect())
+}
+
+/// `SELECT 1`: is the database reachable?
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
+pub fn backend_name(db: &DatabaseConnection) -> &'static str {
+    match db.get_database_backend() {
+        DbBackend::Postgres => "postgres",
+        DbBackend::MySql => "mysql",
+        DbBackend::Sqlite => "sqlite",
+        _ => "other",
+    }
+}

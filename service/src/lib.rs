@@ -1,0 +1,49 @@
+//! cubby's business rules and every database transaction.
+//!
+//! The `api` crate parses HTTP and calls exactly one function here per request;
+//! this crate knows nothing of HTTP. Every write goes through [`tx::run`], which
+//! picks the isolation level, takes the SQLite write lock up front, and retries
+//! the whole transaction on the conflicts a database reports (G13). Errors are
+//! one closed enum, [`Error`], which the `api` crate maps to problem+json.
+
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod tx;
+
+pub use error::Error;
+pub use sea_orm::DatabaseConnection;
+
+use std::time::Duration;
+
+/// What every service call needs: the pool and the settings that shape the rules.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub db: DatabaseConnection,
+    pub retry: tx::RetryPolicy,
+    pub settings: Settings,
+}
+
+/// Limits and lifetimes from the configuration (see the README's table).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// Projects one user may own.
+    pub project_quota: u32,
+    /// Largest project body, asset or backpack item in bytes.
+    pub max_body_bytes: u64,
+    /// Saved versions kept per project.
+    pub keep_versions: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
+            project_quota: 1000,
+            max_body_bytes: 10 * 1024 * 1024,
+            keep_versions: 50,
+        }
+    }
+}

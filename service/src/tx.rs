@@ -1,0 +1,236 @@
+//! The transaction core: every write transaction in cubby runs through [`run`].
+//!
+//! * Isolation is chosen per operation ([`Kind`]): edits run at READ COMMITTED
+//!   and serialise on row locks (`SELECT … FOR UPDATE`); get-or-create runs at
+//!   REPEATABLE READ, where its snapshot is the point. On SQLite every write
+//!   transaction is `BEGIN IMMEDIATE`, because sea-query emits no `FOR UPDATE`
+//!   there: the database-wide write lock is taken before the first read.
+//! * Errors the engine reports for a race (PostgreSQL 40001/40P01/55P03,
+//!   MariaDB 1213/1205, SQLite BUSY/LOCKED) roll back and re-run the whole
+//!   transaction after a capped, jittered exponential backoff, until the time
+//!   budget is spent; then the caller gets [`Error::Busy`] (503 + Retry-After).
+//!   Nothing of a rolled-back attempt stays written (G13).
+//! * Unique violations are *not* retried here: each caller decides what a
+//!   duplicate means (dedup, next slug suffix, idempotent replay).
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use sea_orm::sqlx;
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel, RuntimeErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::error::{Error, Result};
+
+/// The `op` names passed to [`run`], so their metrics exist from start-up.
+pub const OPERATIONS: &[&str] = &["login"];
+
+/// Which isolation an operation needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Lock the rows you change, then check and write: READ COMMITTED.
+    Edit,
+    /// Insert-if-absent by a unique key, then read: REPEATABLE READ.
+    GetOrCreate,
+}
+
+/// How long and how fast to retry a transaction that lost a race.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Total time after which no new attempt starts.
+    pub budget: Duration,
+    /// First backoff; doubles with every attempt.
+    pub base_delay: Duration,
+    /// Largest backoff between two attempts.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            budget: Duration::from_secs(10),
+            base_delay: Duration::from_millis(4),
+            max_delay: Duration::from_millis(250),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: a random delay in `[0, min(max, base * 2^attempt)]`, at least 1 ms.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max_delay);
+        let millis = ceiling.as_millis().max(1) as u64;
+        Duration::from_millis(rand::rng().random_range(1..=millis))
+    }
+}
+
+/// The kinds of conflict a database reports that a fresh attempt can win.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conflict {
+    Serialization,
+    Deadlock,
+    LockTimeout,
+    Busy,
+}
+
+impl Conflict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Conflict::Serialization => "serialization",
+            Conflict::Deadlock => "deadlock",
+            Conflict::LockTimeout => "lock_timeout",
+            Conflict::Busy => "busy",
+        }
+    }
+}
+
+/// Is this database error a race that a retry can win?
+pub fn classify(err: &DbErr) -> Option<Conflict> {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))
+    | DbErr::Conn(RuntimeErr::SqlxError(e))) = err
+    else {
+        return None;
+    };
+    let sqlx::Error::Database(db_err) = e.as_ref() else {
+        return None;
+    };
+    if let Some(mysql) = db_err.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return match mysql.number() {
+            1213 => Some(Conflict::Deadlock),
+            1205 => Some(Conflict::LockTimeout),
+            _ => None,
+        };
+    }
+    if db_err
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        return match db_err.code().as_deref() {
+            Some("40001") => Some(Conflict::Serialization),
+            Some("40P01") => Some(Conflict::Deadlock),
+            Some("55P03") => Some(Conflict::LockTimeout),
+            _ => None,
+        };
+    }
+    if db_err
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        // Extended result codes: the primary code is the low byte.
+        let primary = db_err
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .map(|c| c & 0xff);
+        return match primary {
+            Some(5) | Some(6) => Some(Conflict::Busy),
+            _ => None,
+        };
+    }
+    None
+}
+
+fn options(backend: DbBackend, kind: Kind) -> TransactionOptions {
+    if backend == DbBackend::Sqlite {
+        return TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+    }
+    let isolation = match kind {
+        Kind::Edit => IsolationLevel::ReadCommitted,
+        Kind::GetOrCreate => IsolationLevel::RepeatableRead,
+    };
+    TransactionOptions {
+        isolation_level: Some(isolation),
+        ..Default::default()
+    }
+}
+
+/// Runs `body` in a transaction of the given kind, committing on `Ok` and
+/// rolling back on `Err`, and re-runs it while the database reports a
+/// retryable conflict and the time budget lasts. `op` names the operation in
+/// the metrics.
+///
+/// `body` may run several times: it must do all its work through the
+/// transaction it is given, and any side effect outside the database (a file
+/// written) must be undone by the caller when this returns an error.
+pub async fn run<T, F>(
+    db: &DatabaseConnection,
+    policy: &RetryPolicy,
+    op: &'static str,
+    kind: Kind,
+    mut body: F,
+) -> Result<T>
+where
+    F: AsyncFnMut(&DatabaseTransaction) -> Result<T>,
+{
+    let started = Instant::now();
+    let opts = options(db.get_database_backend(), kind);
+    let mut attempt: u32 = 0;
+    loop {
+        let err = match attempt_once(db, opts, &mut body).await {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        let conflict = match &err {
+            Error::Db(db_err) => classify(db_err),
+            _ => None,
+        };
+        let Some(conflict) = conflict else {
+            return Err(err);
+        };
+        metrics::counter!("cubby_tx_conflicts_total", "op" => op, "kind" => conflict.label())
+            .increment(1);
+        let delay = policy.backoff(attempt);
+        if started.elapsed() + delay >= policy.budget {
+            metrics::counter!("cubby_tx_giveups_total", "op" => op).increment(1);
+            tracing::warn!(
+                tx.op = op,
+                tx.attempts = attempt + 1,
+                tx.conflict = conflict.label(),
+                "giving up after retries"
+            );
+            return Err(Error::Busy);
+        }
+        metrics::counter!("cubby_tx_retries_total", "op" => op).increment(1);
+        tracing::debug!(
+            tx.op = op,
+            tx.attempt = attempt + 1,
+            tx.conflict = conflict.label(),
+            "retrying transaction"
+        );
+        tokio::time::sleep(delay).await;
+        attempt += 1;
+    }
+}
+
+async fn attempt_once<T, F>(
+    db: &DatabaseConnection,
+    opts: TransactionOptions,
+    body: &mut F,
+) -> Result<T>
+where
+    F: AsyncFnMut(&DatabaseTransaction) -> Result<T>,
+{
+    let txn = db.begin_with_options(opts).await?;
+    match body(&txn).await {
+        Ok(value) => {
+            txn.commit().await?;
+            Ok(value)
+        }
+        Err(err) => {
+            // A failed rollback only means the connection is gone; the
+            // database discards the transaction either way.
+            if let Err(rollback_err) = txn.rollback().await {
+                tracing::debug!(error = %rollback_err, "rollback failed");
+            }
+            Err(err)
+        }
+    }
+}
