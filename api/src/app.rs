@@ -71,6 +71,7 @@ impl Application {
             .local_addr()
             .map_err(|e| StartError::Bind(config.bind, e))?;
         let workers = config.workers;
+        let test_routes = config.test_routes;
         let json_limit = config.max_body_bytes.saturating_add(64 * 1024);
         let state = web::Data::new(AppState {
             ctx,
@@ -93,7 +94,7 @@ impl Application {
                 .app_data(
                     web::PathConfig::default().error_handler(|_err, _req| path_error().into()),
                 )
-                .configure(crate::routes::configure)
+                .configure(|cfg| crate::routes::configure(cfg, test_routes))
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, Problem>(Problem::not_found())
                 }))

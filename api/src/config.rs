@@ -173,6 +173,10 @@ pub struct Config {
     )]
     pub oidc_role_claim: String,
 
+    /// Test-only routes (`/__test/panic`), for the black-box suite. Never in production.
+    #[arg(long, env = "CUBBY_TEST_ROUTES", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true, hide = true)]
+    pub test_routes: bool,
+
     /// The `dist/` folder of `@scratch/scratch-gui-standalone`; serves the editor when set.
     #[arg(long, env = "CUBBY_EDITOR_DIR", global = true)]
     pub editor_dir: Option<PathBuf>,

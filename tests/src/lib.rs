@@ -1,1 +1,22 @@
-//! tests
+//! The black-box test harness for cubby.
+//!
+//! * [`TestDb`]: a fresh database per test — a SQLite file always; a
+//!   PostgreSQL or MariaDB database created (and dropped afterwards) on the
+//!   server named by `CUBBY_TEST_PG_URL` / `CUBBY_TEST_MYSQL_URL`. Without a
+//!   URL those tests print that they skipped; under `CI=true` a missing URL
+//!   fails the test.
+//! * [`TestServer`]: the real `cubby` binary as a child process on port 0,
+//!   with the test's database and data dir. Spawn two on one [`TestDb`] for
+//!   multi-instance tests.
+//! * [`race`]: N tasks released at once by a barrier.
+//! * [`Client`]: small helpers over `reqwest` for logins and JSON calls.
+
+mod client;
+mod db;
+mod race;
+pub mod server;
+
+pub use client::{metric_value, Client, Login};
+pub use db::{Backend, TestDb};
+pub use race::race;
+pub use server::{ServerOptions, TestServer};

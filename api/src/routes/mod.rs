@@ -17,7 +17,10 @@ pub fn resource(path: &str) -> actix_web::Resource {
 }
 
 /// Every route, for `App::configure`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
+    if test_routes {
+        cfg.service(resource("/__test/panic").route(web::get().to(ops::test_panic)));
+    }
     cfg.service(resource("/healthz").route(web::get().to(ops::healthz)))
         .service(resource("/readyz").route(web::get().to(ops::readyz)))
         .service(resource("/metrics").route(web::get().to(ops::metrics)))

@@ -48,3 +48,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(crate::openapi::ApiDoc::openapi())
 }
+
+/// Test-only (`CUBBY_TEST_ROUTES=true`): a handler that panics, to show that a
+/// panic becomes a 500 problem+json and the server keeps serving.
+#[allow(clippy::panic)]
+pub async fn test_panic() -> HttpResponse {
+    panic!("deliberate test panic at /data/secret/path.rs")
+}

@@ -1,0 +1,155 @@
+//! The real `cubby` binary as a child process, one per [`TestServer`].
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::db::TestDb;
+
+/// Extra settings for one server process.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub dev_login: bool,
+    /// Extra `CUBBY_*` environment variables.
+    pub env: Vec<(String, String)>,
+    /// Extra command-line flags, after `serve`.
+    pub args: Vec<String>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            dev_login: true,
+            env: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+}
+
+impl ServerOptions {
+    pub fn with(mut self, key: &str, value: impl ToString) -> Self {
+        self.env.push((key.to_owned(), value.to_string()));
+        self
+    }
+}
+
+pub struct TestServer {
+    child: Child,
+    pub base_url: String,
+    pub log_path: PathBuf,
+}
+
+static SERVER_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// The path of the binary under test: `cubby-under-test`, which cargo builds
+/// beside the integration-test binary (`target/<profile>/deps/..`) because
+/// this package has integration tests.
+pub fn cubby_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("CUBBY_TEST_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile> directory");
+    profile_dir.join(format!("cubby-under-test{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A `cubby` command with the test's database and data dir and no `CUBBY_*`
+/// settings inherited from the environment.
+pub fn cubby_command(db: &TestDb) -> Command {
+    let mut cmd = Command::new(cubby_bin());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CUBBY_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("CUBBY_DATABASE_URL", &db.url)
+        .env("CUBBY_DATA_DIR", db.data_dir())
+        .env(
+            "RUST_LOG",
+            std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+    cmd
+}
+
+impl TestServer {
+    /// Starts `cubby serve` on 127.0.0.1:0 and waits for its
+    /// `cubby listening on http://…` line.
+    pub fn spawn(db: &TestDb, opts: &ServerOptions) -> TestServer {
+        Self::try_spawn(db, opts).unwrap_or_else(|msg| panic!("{msg}"))
+    }
+
+    /// Like [`spawn`](Self::spawn), but returns the exit message when the
+    /// server refuses to start.
+    pub fn try_spawn(db: &TestDb, opts: &ServerOptions) -> Result<TestServer, String> {
+        let seq = SERVER_SEQ.fetch_add(1, Ordering::Relaxed);
+        let log_path = db.scratch().join(format!("server-{seq}.log"));
+        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        let mut cmd = cubby_command(db);
+        cmd.env("CUBBY_BIND", "127.0.0.1:0")
+            .env("CUBBY_DEV_LOGIN", opts.dev_login.to_string())
+            .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .arg("serve")
+            .args(&opts.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        let mut child = cmd.spawn().map_err(|e| format!("spawn cubby: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let _ = tx.send(first);
+            // Keep draining so the server never blocks on a full pipe.
+            let mut sink = Vec::new();
+            let _ = reader.read_to_end(&mut sink);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let Some(url) = line.trim().strip_prefix("cubby listening on ") else {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(format!("cubby did not start ({status:?}); its log:\n{log}"));
+        };
+        Ok(TestServer {
+            child,
+            base_url: url.to_owned(),
+            log_path,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// SIGKILL: the process dies mid-whatever, as in a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- last lines of {} ---", self.log_path.display());
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
