@@ -3,6 +3,8 @@
 //! address is known before serving starts.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
@@ -10,6 +12,7 @@ use actix_web::{middleware, web, App, HttpServer};
 use crate::config::Config;
 use crate::problem::{json_error, path_error, query_error, Problem};
 use crate::state::AppState;
+use service::blob::{Blobs, FailingWrites, LocalDir};
 
 pub struct Application {
     addr: SocketAddr,
@@ -33,17 +36,48 @@ pub enum StartError {
     Metrics(String),
 }
 
-/// Opens the pool and makes sure the data directory exists.
+/// Opens the pool and the blob store (creating the data directory).
 pub async fn open_ctx(config: &Config) -> Result<service::Ctx, StartError> {
-    std::fs::create_dir_all(config.data_dir.join("blobs")).map_err(StartError::DataDir)?;
+    let local = LocalDir::new(config.data_dir.join("blobs")).map_err(StartError::DataDir)?;
+    let mut blobs: Blobs = Arc::new(local);
+    if config.test_fail_blob_writes {
+        blobs = Arc::new(FailingWrites(blobs));
+    }
     let db = service::db::connect(&config.database_url(), &config.pool_settings())
         .await
         .map_err(StartError::Database)?;
     Ok(service::Ctx {
         db,
+        blobs,
         retry: config.retry_policy(),
         settings: config.service_settings(),
+        faults: service::Faults {
+            fail_before_commit: config.test_fail_before_commit,
+        },
     })
+}
+
+/// Collects garbage every `interval` while the server runs.
+fn spawn_periodic_gc(ctx: service::Ctx, interval: Duration, grace: Duration) {
+    if interval.is_zero() {
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(interval);
+        tick.tick().await; // the first tick is immediate; wait a full interval
+        loop {
+            tick.tick().await;
+            match service::gc::run(&ctx, grace, false).await {
+                Ok(r) => tracing::info!(
+                    gc.files = r.files,
+                    gc.removed = r.unreferenced.len(),
+                    gc.sessions = r.expired_sessions,
+                    "garbage collected"
+                ),
+                Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+            }
+        }
+    });
 }
 
 impl Application {
@@ -55,6 +89,11 @@ impl Application {
         service::db::migrate_up(&ctx.db)
             .await
             .map_err(StartError::Migrate)?;
+        spawn_periodic_gc(
+            ctx.clone(),
+            Duration::from_secs(config.gc_interval_secs),
+            config.gc_grace(),
+        );
         let metrics = crate::telemetry::install_metrics().map_err(StartError::Metrics)?;
         let upkeep = metrics.clone();
         actix_web::rt::spawn(async move {

@@ -102,15 +102,26 @@ async fn migrate(config: Config, action: MigrateAction) -> Result<(), String> {
 
 async fn gc(config: Config, dry_run: bool) -> Result<(), String> {
     let ctx = open_ctx(&config).await.map_err(|e| e.to_string())?;
-    let purged = if dry_run {
-        0
+    let report = service::gc::run(&ctx, config.gc_grace(), dry_run)
+        .await
+        .map_err(|e| e.to_string())?;
+    if dry_run {
+        println!(
+            "gc: would remove {} unreferenced files (of {})",
+            report.unreferenced.len(),
+            report.files
+        );
+        for key in &report.unreferenced {
+            println!("{key}");
+        }
     } else {
-        service::auth::purge_expired_sessions(&ctx)
-            .await
-            .map_err(|e| e.to_string())?
-    };
-    // Blob files arrive with projects and assets; until then there is nothing
-    // else to collect.
-    println!("gc: removed {purged} expired sessions, 0 unreferenced files");
+        println!(
+            "gc: removed {} unreferenced files (of {}), {} expired sessions, {} expired idempotency keys",
+            report.unreferenced.len(),
+            report.files,
+            report.expired_sessions,
+            report.expired_keys
+        );
+    }
     Ok(())
 }

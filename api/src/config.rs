@@ -173,6 +173,33 @@ pub struct Config {
     )]
     pub oidc_role_claim: String,
 
+    /// Seconds a blob file must be old before `gc` may remove it (it must
+    /// outlast any request that writes a file and then commits).
+    #[arg(
+        long,
+        env = "CUBBY_GC_GRACE_SECS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub gc_grace_secs: u64,
+
+    /// Seconds between garbage collections inside `serve` (0: never).
+    #[arg(
+        long,
+        env = "CUBBY_GC_INTERVAL_SECS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub gc_interval_secs: u64,
+
+    /// Test-only: every blob write fails (G11 tests). Never in production.
+    #[arg(long, env = "CUBBY_TEST_FAIL_BLOB_WRITES", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true, hide = true)]
+    pub test_fail_blob_writes: bool,
+
+    /// Test-only: project writes fail just before COMMIT (G11 tests). Never in production.
+    #[arg(long, env = "CUBBY_TEST_FAIL_BEFORE_COMMIT", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true, hide = true)]
+    pub test_fail_before_commit: bool,
+
     /// Test-only routes (`/__test/panic`), for the black-box suite. Never in production.
     #[arg(long, env = "CUBBY_TEST_ROUTES", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true, hide = true)]
     pub test_routes: bool,
@@ -215,6 +242,10 @@ impl Config {
             max_body_bytes: self.max_body_bytes,
             keep_versions: self.keep_versions.max(1),
         }
+    }
+
+    pub fn gc_grace(&self) -> Duration {
+        Duration::from_secs(self.gc_grace_secs)
     }
 
     /// Cookies get `Secure` when the public URL is https.

@@ -128,3 +128,124 @@ pub struct ProblemDto {
     /// Stable snake_case error code.
     pub code: String,
 }
+
+/// A project (CONTRACT.md "Projects").
+#[derive(Serialize, ToSchema)]
+pub struct ProjectDto {
+    pub id: i64,
+    pub owner_id: i64,
+    pub title: String,
+    pub slug: String,
+    pub version: i32,
+    pub parent_id: Option<i64>,
+    pub body_size: i64,
+    pub body_md5: String,
+    /// Ids of the groups the project is shared with.
+    pub shared_with: Vec<i64>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<service::projects::Project> for ProjectDto {
+    fn from(p: service::projects::Project) -> Self {
+        Self {
+            id: p.id,
+            owner_id: p.owner_id,
+            title: p.title,
+            slug: p.slug,
+            version: p.version,
+            parent_id: p.parent_id,
+            body_size: p.body_size,
+            body_md5: p.body_md5,
+            shared_with: p.shared_with,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionDto {
+    pub version: i32,
+    pub author_id: i64,
+    pub body_size: i64,
+    pub body_md5: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<service::projects::Version> for VersionDto {
+    fn from(v: service::projects::Version) -> Self {
+        Self {
+            version: v.version,
+            author_id: v.author_id,
+            body_size: v.body_size,
+            body_md5: v.body_md5,
+            created_at: v.created_at,
+        }
+    }
+}
+
+/// `POST /api/v1/projects`.
+#[derive(Deserialize, ToSchema)]
+pub struct CreateProject {
+    /// Default `Untitled`.
+    pub title: Option<String>,
+    /// The Scratch project JSON (an object), stored byte for byte.
+    #[schema(value_type = Object)]
+    pub body: Box<serde_json::value::RawValue>,
+}
+
+/// `PUT /api/v1/projects/{id}`.
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateProject {
+    /// The version the client read (or send `If-Match: "<version>"`).
+    pub version: Option<i32>,
+    pub title: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub body: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// `POST /api/v1/projects/{id}/copy` (the body may be empty).
+#[derive(Deserialize, ToSchema, Default)]
+pub struct CopyProject {
+    /// Default: the source's title.
+    pub title: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SetShares {
+    pub group_ids: Vec<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SharesDto {
+    pub project_id: i64,
+    pub group_ids: Vec<i64>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeParam {
+    #[default]
+    Mine,
+    Shared,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListProjectsQuery {
+    /// `mine` (default) or `shared` (shared with my groups).
+    pub scope: Option<ScopeParam>,
+    /// 1–100, default 20.
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl ListProjectsQuery {
+    pub fn page(&self) -> PageQuery {
+        PageQuery {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{auth, me, ops};
+use crate::routes::{auth, me, ops, projects};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,10 +13,14 @@ use crate::routes::{auth, me, ops};
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
         auth::dev_login, auth::logout,
         me::me, me::groups,
+        projects::create, projects::list, projects::get, projects::body, projects::update,
+        projects::delete, projects::copy, projects::set_shares, projects::versions,
+        projects::version_body, projects::group_projects,
     ),
     tags(
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "auth", description = "Login, sessions and the caller"),
+        (name = "projects", description = "Projects, versions, shares and copies"),
     )
 )]
 pub struct ApiDoc;

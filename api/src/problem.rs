@@ -124,6 +124,14 @@ impl From<service::Error> for Problem {
                 tracing::error!(error = %sea_orm_err, "database error");
                 Problem::internal()
             }
+            E::Storage(msg) => {
+                tracing::error!(error = %msg, "blob storage error");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage_error",
+                    "the server could not store or read a file",
+                )
+            }
             E::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 Problem::internal()

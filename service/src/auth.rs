@@ -159,7 +159,7 @@ pub async fn login(ctx: &Ctx, input: &LoginInput) -> Result<NewSession> {
         "login",
         Kind::GetOrCreate,
         async |txn| {
-            let now = Utc::now();
+            let now = crate::now();
             let groups = upsert_groups(txn, &wanted_groups, now).await?;
             let user = lock_or_create_user(txn, input, &display_name, now).await?;
             let memberships_changed = sync_memberships(txn, user.id, &groups, now).await?;
@@ -418,13 +418,4 @@ pub async fn logout(ctx: &Ctx, token: &str) -> Result<()> {
         .exec(&ctx.db)
         .await?;
     Ok(())
-}
-
-/// Deletes expired sessions; returns how many.
-pub async fn purge_expired_sessions(ctx: &Ctx) -> Result<u64> {
-    let res = session::Entity::delete_many()
-        .filter(session::Column::ExpiresAt.lte(Utc::now()))
-        .exec(&ctx.db)
-        .await?;
-    Ok(res.rows_affected)
 }

@@ -33,6 +33,9 @@ pub enum Error {
     /// connection could be had in time.
     #[error("the server is busy; try again")]
     Busy,
+    /// The blob store failed to write or read a file (message logged only).
+    #[error("storage error: {0}")]
+    Storage(String),
     /// Anything else from the database: logged, never shown to the client.
     #[error("database error: {0}")]
     Db(#[from] DbErr),

@@ -6,9 +6,14 @@
 //! the whole transaction on the conflicts a database reports (G13). Errors are
 //! one closed enum, [`Error`], which the `api` crate maps to problem+json.
 
+pub mod access;
 pub mod auth;
+pub mod blob;
 pub mod db;
 pub mod error;
+pub mod gc;
+pub mod idempotency;
+pub mod projects;
 pub mod tx;
 
 pub use error::Error;
@@ -20,8 +25,26 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct Ctx {
     pub db: DatabaseConnection,
+    pub blobs: blob::Blobs,
     pub retry: tx::RetryPolicy,
     pub settings: Settings,
+    pub faults: Faults,
+}
+
+/// Failures the black-box tests inject to prove the rollback rules (G11).
+/// All off in production; set only through hidden test settings.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Fail project writes after the body file is written, just before COMMIT.
+    pub fail_before_commit: bool,
+}
+
+/// The current time, to whole seconds: every backend stores and returns it
+/// unchanged (MariaDB's TIMESTAMP has no fractions), so a response made from
+/// memory equals the same row read back later.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(0)
 }
 
 /// Limits and lifetimes from the configuration (see the README's table).

@@ -25,7 +25,14 @@ use sea_orm::{
 use crate::error::{Error, Result};
 
 /// The `op` names passed to [`run`], so their metrics exist from start-up.
-pub const OPERATIONS: &[&str] = &["login"];
+pub const OPERATIONS: &[&str] = &[
+    "login",
+    "project.create",
+    "project.copy",
+    "project.save",
+    "project.delete",
+    "project.share",
+];
 
 /// Which isolation an operation needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod me;
 pub mod ops;
+pub mod projects;
 
 use actix_web::{web, HttpResponse};
 
@@ -28,5 +29,31 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
         .service(resource("/auth/dev/login").route(web::post().to(auth::dev_login)))
         .service(resource("/auth/logout").route(web::post().to(auth::logout)))
         .service(resource("/api/v1/me").route(web::get().to(me::me)))
-        .service(resource("/api/v1/groups").route(web::get().to(me::groups)));
+        .service(resource("/api/v1/groups").route(web::get().to(me::groups)))
+        .service(
+            resource("/api/v1/groups/{id}/projects").route(web::get().to(projects::group_projects)),
+        )
+        .service(
+            resource("/api/v1/projects")
+                .route(web::get().to(projects::list))
+                .route(web::post().to(projects::create)),
+        )
+        .service(
+            resource("/api/v1/projects/{id}")
+                .route(web::get().to(projects::get))
+                .route(web::put().to(projects::update))
+                .route(web::delete().to(projects::delete)),
+        )
+        .service(resource("/api/v1/projects/{id}/body").route(web::get().to(projects::body)))
+        .service(
+            resource("/api/v1/projects/{id}/versions").route(web::get().to(projects::versions)),
+        )
+        .service(
+            resource("/api/v1/projects/{id}/versions/{version}/body")
+                .route(web::get().to(projects::version_body)),
+        )
+        .service(resource("/api/v1/projects/{id}/copy").route(web::post().to(projects::copy)))
+        .service(
+            resource("/api/v1/projects/{id}/shares").route(web::put().to(projects::set_shares)),
+        );
 }

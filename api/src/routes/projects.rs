@@ -1,0 +1,307 @@
+//! `/api/v1/projects` and `/api/v1/groups/{id}/projects`. Each handler
+//! parses, calls one `service::projects` function and maps the result.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::dto::{
+    CopyProject, CreateProject, ListProjectsQuery, Page, PageQuery, ProblemDto, ProjectDto,
+    ScopeParam, SetShares, SharesDto, UpdateProject, VersionDto,
+};
+use crate::extract::AuthUser;
+use crate::problem::Problem;
+use crate::state::AppState;
+use service::projects::{self, Precondition, Scope, Update};
+
+fn bad_input(detail: &str) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "invalid_input", detail)
+}
+
+/// The project JSON must be an object; its bytes are kept exactly as sent.
+fn project_body(raw: &RawValue) -> Result<Vec<u8>, Problem> {
+    if !raw.get().trim_start().starts_with('{') {
+        return Err(bad_input(
+            "body must be a JSON object (the Scratch project)",
+        ));
+    }
+    Ok(raw.get().as_bytes().to_vec())
+}
+
+/// `Idempotency-Key`, if sent.
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
+    match req.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|s| Some(s.trim().to_owned())).map_err(|_| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be visible ASCII",
+            )
+        }),
+    }
+}
+
+/// `If-Match: "3"` (also `3` or `W/"3"`) → 3. Absent or `*` → None.
+pub fn if_match(req: &HttpRequest) -> Result<Option<i32>, Problem> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let tag = text.trim_start_matches("W/").trim_matches('"');
+    tag.parse::<i32>()
+        .map(Some)
+        .map_err(|_| bad_input("If-Match must be a project version, e.g. \"3\""))
+}
+
+fn etag(version: i32) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{version}\""))
+}
+
+fn created(project: service::projects::Project) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/projects/{}", project.id)))
+        .insert_header(etag(project.version))
+        .json(ProjectDto::from(project))
+}
+
+/// A JSON body that may also be empty.
+fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Problem> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_data() {
+            bad_input("the JSON does not have the expected shape")
+        } else {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "the body is not valid JSON",
+            )
+        }
+    })
+}
+
+fn page_json<T: serde::Serialize>(items: Vec<T>, next: Option<i64>) -> HttpResponse {
+    HttpResponse::Ok().json(Page {
+        items,
+        next_cursor: next.map(|n| n.to_string()),
+    })
+}
+
+/// Create a project.
+#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProject,
+    params(("Idempotency-Key" = Option<String>, Header, description = "replay-safe retries")),
+    responses((status = 201, body = ProjectDto), (status = 400, body = ProblemDto),
+              (status = 403, body = ProblemDto, description = "quota_exceeded"),
+              (status = 413, body = ProblemDto)))]
+pub async fn create(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    req: HttpRequest,
+    body: web::Json<CreateProject>,
+) -> Result<HttpResponse, Problem> {
+    let key = idempotency_key(&req)?;
+    let bytes = project_body(&body.body)?;
+    let out = projects::create(
+        &state.ctx,
+        &user,
+        body.title.as_deref(),
+        &bytes,
+        key.as_deref(),
+    )
+    .await?;
+    Ok(created(out.project))
+}
+
+/// List my projects, or those shared with my groups; newest first.
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects", params(ListProjectsQuery),
+    responses((status = 200, body = Page<ProjectDto>), (status = 400, body = ProblemDto)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    query: web::Query<ListProjectsQuery>,
+) -> Result<HttpResponse, Problem> {
+    let page = query.page();
+    let scope = match query.scope.unwrap_or_default() {
+        ScopeParam::Mine => Scope::Mine,
+        ScopeParam::Shared => Scope::Shared,
+    };
+    let out = projects::list(&state.ctx, &user, scope, page.limit()?, page.after_id()?).await?;
+    Ok(page_json(
+        out.items.into_iter().map(ProjectDto::from).collect(),
+        out.next,
+    ))
+}
+
+/// A project.
+#[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "projects",
+    responses((status = 200, body = ProjectDto), (status = 404, body = ProblemDto)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    let project = projects::get(&state.ctx, &user, *id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(project.version))
+        .json(ProjectDto::from(project)))
+}
+
+/// The project JSON exactly as last saved.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/body", tag = "projects",
+    responses((status = 200, description = "the project JSON", content_type = "application/json"),
+              (status = 404, body = ProblemDto)))]
+pub async fn body(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    let (version, bytes) = projects::body(&state.ctx, &user, *id).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(etag(version))
+        .body(bytes))
+}
+
+/// Update title and/or body; needs the version read (`version` or `If-Match`).
+#[utoipa::path(put, path = "/api/v1/projects/{id}", tag = "projects", request_body = UpdateProject,
+    params(("If-Match" = Option<String>, Header, description = "\"<version>\"")),
+    responses((status = 200, body = ProjectDto), (status = 403, body = ProblemDto),
+              (status = 404, body = ProblemDto),
+              (status = 409, body = ProblemDto, description = "version_conflict, with current_version"),
+              (status = 428, body = ProblemDto, description = "version_required")))]
+pub async fn update(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: web::Json<UpdateProject>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.into_inner();
+    let expected = match (body.version, if_match(&req)?) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(bad_input("`version` and If-Match disagree"));
+        }
+        (a, b) => a.or(b),
+    };
+    let new_body = body.body.as_deref().map(project_body).transpose()?;
+    let update = Update {
+        expected_version: expected,
+        title: body.title,
+        body: new_body,
+    };
+    let project = projects::update(&state.ctx, &user, *id, update, Precondition::Required).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(project.version))
+        .json(ProjectDto::from(project)))
+}
+
+/// Delete a project; afterwards it is 404 for everyone.
+#[utoipa::path(delete, path = "/api/v1/projects/{id}", tag = "projects",
+    responses((status = 204, description = "deleted"), (status = 403, body = ProblemDto),
+              (status = 404, body = ProblemDto)))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    projects::delete(&state.ctx, &user, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Copy (remix) a project the caller may read into a new one of theirs.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/copy", tag = "projects", request_body = CopyProject,
+    params(("Idempotency-Key" = Option<String>, Header, description = "replay-safe retries")),
+    responses((status = 201, body = ProjectDto), (status = 403, body = ProblemDto),
+              (status = 404, body = ProblemDto)))]
+pub async fn copy(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: web::Bytes,
+) -> Result<HttpResponse, Problem> {
+    let key = idempotency_key(&req)?;
+    let body: CopyProject = optional_json(&body)?;
+    let out = projects::copy(
+        &state.ctx,
+        &user,
+        *id,
+        body.title.as_deref(),
+        key.as_deref(),
+    )
+    .await?;
+    Ok(created(out.project))
+}
+
+/// Replace the set of groups a project is shared with (teacher owners only).
+#[utoipa::path(put, path = "/api/v1/projects/{id}/shares", tag = "projects", request_body = SetShares,
+    responses((status = 200, body = SharesDto), (status = 403, body = ProblemDto),
+              (status = 404, body = ProblemDto)))]
+pub async fn set_shares(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<SetShares>,
+) -> Result<HttpResponse, Problem> {
+    let group_ids = projects::set_shares(&state.ctx, &user, *id, &body.group_ids).await?;
+    Ok(HttpResponse::Ok().json(SharesDto {
+        project_id: *id,
+        group_ids,
+    }))
+}
+
+/// The kept versions, newest first.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/versions", tag = "projects", params(PageQuery),
+    responses((status = 200, body = Page<VersionDto>), (status = 404, body = ProblemDto)))]
+pub async fn versions(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    id: web::Path<i64>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let out = projects::versions(&state.ctx, &user, *id, page.limit()?, page.after_id()?).await?;
+    Ok(page_json(
+        out.items.into_iter().map(VersionDto::from).collect(),
+        out.next,
+    ))
+}
+
+/// One kept version's body; 404 once pruned.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/versions/{version}/body", tag = "projects",
+    responses((status = 200, description = "the project JSON", content_type = "application/json"),
+              (status = 404, body = ProblemDto)))]
+pub async fn version_body(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    path: web::Path<(i64, i32)>,
+) -> Result<HttpResponse, Problem> {
+    let (id, version) = path.into_inner();
+    let bytes = projects::version_body(&state.ctx, &user, id, version).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(bytes))
+}
+
+/// Projects shared with a group (members only).
+#[utoipa::path(get, path = "/api/v1/groups/{id}/projects", tag = "projects", params(PageQuery),
+    responses((status = 200, body = Page<ProjectDto>), (status = 404, body = ProblemDto)))]
+pub async fn group_projects(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    id: web::Path<i64>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let out =
+        projects::group_projects(&state.ctx, &user, *id, page.limit()?, page.after_id()?).await?;
+    Ok(page_json(
+        out.items.into_iter().map(ProjectDto::from).collect(),
+        out.next,
+    ))
+}

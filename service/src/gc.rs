@@ -1,0 +1,102 @@
+//! Garbage collection: blob files no row references, expired sessions and
+//! idempotency keys. Run by `cubby gc` and periodically inside `serve`.
+//!
+//! A file is removed only when it is older than the grace period *and* no
+//! row references it. Files are written before the commit that references
+//! them, so the grace period must outlast any request (default one hour);
+//! a referenced file is never removed (G11).
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use chrono::Utc;
+use entity::{asset, idempotency_key, login_state, project_version, session};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+
+use crate::error::{Error, Result};
+use crate::Ctx;
+
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Blob files seen.
+    pub files: usize,
+    /// Unreferenced files past the grace period: removed (or, in a dry run, to remove).
+    pub unreferenced: Vec<String>,
+    pub expired_sessions: u64,
+    pub expired_keys: u64,
+}
+
+/// Which of `keys` some row references.
+async fn referenced(ctx: &Ctx, keys: &[String]) -> Result<HashSet<String>> {
+    let mut found = HashSet::new();
+    for chunk in keys.chunks(500) {
+        let versions: Vec<String> = project_version::Entity::find()
+            .select_only()
+            .column(project_version::Column::BodyFile)
+            .filter(project_version::Column::BodyFile.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(&ctx.db)
+            .await?;
+        let assets: Vec<String> = asset::Entity::find()
+            .select_only()
+            .column(asset::Column::BlobFile)
+            .filter(asset::Column::BlobFile.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(&ctx.db)
+            .await?;
+        found.extend(versions);
+        found.extend(assets);
+    }
+    Ok(found)
+}
+
+pub async fn run(ctx: &Ctx, grace: Duration, dry_run: bool) -> Result<Report> {
+    let files = ctx
+        .blobs
+        .list()
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))?;
+    let cutoff = SystemTime::now()
+        .checked_sub(grace)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let old: Vec<String> = files
+        .iter()
+        .filter(|f| f.modified <= cutoff)
+        .map(|f| f.key.clone())
+        .collect();
+    let keep = referenced(ctx, &old).await?;
+    let unreferenced: Vec<String> = old.into_iter().filter(|k| !keep.contains(k)).collect();
+
+    let mut report = Report {
+        files: files.len(),
+        unreferenced,
+        ..Default::default()
+    };
+    if dry_run {
+        return Ok(report);
+    }
+    for key in &report.unreferenced {
+        if let Err(err) = ctx.blobs.delete(key).await {
+            tracing::warn!(blob.key = %key, error = %err, "gc could not delete a file");
+        }
+    }
+    let now = Utc::now();
+    report.expired_sessions = session::Entity::delete_many()
+        .filter(session::Column::ExpiresAt.lte(now))
+        .exec(&ctx.db)
+        .await?
+        .rows_affected;
+    report.expired_keys = idempotency_key::Entity::delete_many()
+        .filter(
+            idempotency_key::Column::CreatedAt
+                .lt(now - chrono::Duration::hours(crate::idempotency::KEY_LIFETIME_HOURS)),
+        )
+        .exec(&ctx.db)
+        .await?
+        .rows_affected;
+    login_state::Entity::delete_many()
+        .filter(login_state::Column::ExpiresAt.lte(now))
+        .exec(&ctx.db)
+        .await?;
+    Ok(report)
+}
