@@ -111,7 +111,11 @@ impl Application {
             .map_err(|e| StartError::Bind(config.bind, e))?;
         let workers = config.workers;
         let test_routes = config.test_routes;
-        let json_limit = config.max_body_bytes.saturating_add(64 * 1024);
+        // Backpack items carry base64 body and thumbnail: room for both.
+        let json_limit = config
+            .max_body_bytes
+            .saturating_mul(3)
+            .saturating_add(64 * 1024);
         let state = web::Data::new(AppState {
             ctx,
             config,

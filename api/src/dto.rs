@@ -249,3 +249,88 @@ impl ListProjectsQuery {
         }
     }
 }
+
+/// An asset (CONTRACT.md "Assets and backpack").
+#[derive(Serialize, ToSchema)]
+pub struct AssetDto {
+    pub md5: String,
+    pub ext: String,
+    /// `ImageVector`, `ImageBitmap`, `Sound` or `Sprite`.
+    pub asset_type: String,
+    pub size: i64,
+    /// False when the asset already existed.
+    pub created: bool,
+}
+
+impl From<service::assets::Asset> for AssetDto {
+    fn from(a: service::assets::Asset) -> Self {
+        Self {
+            md5: a.md5,
+            ext: a.ext,
+            asset_type: a.asset_type.as_str().to_owned(),
+            size: a.size,
+            created: a.created,
+        }
+    }
+}
+
+/// A backpack item.
+#[derive(Serialize, ToSchema)]
+pub struct BackpackItemDto {
+    pub id: i64,
+    /// `costume`, `sound`, `sprite` or `script`.
+    #[serde(rename = "type")]
+    pub item_type: String,
+    pub mime: String,
+    pub name: String,
+    /// `{md5}.{ext}` of the body.
+    pub body: String,
+    /// `{md5}.{ext}` of the thumbnail (`jpg` or `png`).
+    pub thumbnail: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<service::backpack::Item> for BackpackItemDto {
+    fn from(i: service::backpack::Item) -> Self {
+        Self {
+            id: i.id,
+            item_type: i.item_type,
+            mime: i.mime,
+            name: i.name,
+            body: i.body,
+            thumbnail: i.thumbnail,
+            created_at: i.created_at,
+        }
+    }
+}
+
+/// `POST /api/v1/backpack`: body and thumbnail base64-encoded.
+#[derive(Deserialize, ToSchema)]
+pub struct NewBackpackItem {
+    #[serde(rename = "type")]
+    pub item_type: String,
+    pub mime: String,
+    pub name: String,
+    pub body: String,
+    pub thumbnail: String,
+}
+
+impl From<NewBackpackItem> for service::backpack::NewItem {
+    fn from(n: NewBackpackItem) -> Self {
+        Self {
+            item_type: n.item_type,
+            mime: n.mime,
+            name: n.name,
+            body_base64: n.body,
+            thumbnail_base64: n.thumbnail,
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct BackpackQuery {
+    /// 1–100, default 20.
+    pub limit: Option<u32>,
+    /// Items to skip (the editor pages by offset).
+    pub offset: Option<u64>,
+}

@@ -4,7 +4,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{auth, me, ops, projects};
+use crate::routes::{assets, auth, backpack, me, ops, projects};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,11 +16,15 @@ use crate::routes::{auth, me, ops, projects};
         projects::create, projects::list, projects::get, projects::body, projects::update,
         projects::delete, projects::copy, projects::set_shares, projects::versions,
         projects::version_body, projects::group_projects,
+        assets::upload, assets::download,
+        backpack::list, backpack::add, backpack::delete,
     ),
     tags(
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "auth", description = "Login, sessions and the caller"),
         (name = "projects", description = "Projects, versions, shares and copies"),
+        (name = "assets", description = "Content-addressed costumes, sounds and sprites"),
+        (name = "backpack", description = "The caller's backpack"),
     )
 )]
 pub struct ApiDoc;

@@ -413,9 +413,13 @@ pub async fn groups_of(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<Gr
 
 /// Ends a session server-side. Unknown tokens are fine: logout is idempotent.
 pub async fn logout(ctx: &Ctx, token: &str) -> Result<()> {
-    session::Entity::delete_many()
-        .filter(session::Column::TokenSha256.eq(token_hash(token)))
-        .exec(&ctx.db)
-        .await?;
-    Ok(())
+    let hash = token_hash(token);
+    tx::run(&ctx.db, &ctx.retry, "logout", Kind::Edit, async |txn| {
+        session::Entity::delete_many()
+            .filter(session::Column::TokenSha256.eq(hash.clone()))
+            .exec(txn)
+            .await?;
+        Ok(())
+    })
+    .await
 }

@@ -12,9 +12,12 @@
 //!   older than a grace period.
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::Bytes;
+use futures_util::Stream;
 use rand::RngCore;
 use tokio::io::AsyncWriteExt;
 
@@ -33,15 +36,47 @@ pub struct BlobInfo {
     pub modified: SystemTime,
 }
 
+/// The bytes of a blob, read in chunks (an asset may be far larger than
+/// what a request should hold in memory).
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// A blob being written. Nothing is visible under a key until `finish`;
+/// dropping an unfinished writer discards what was written.
+#[async_trait::async_trait]
+pub trait BlobWriter: Send {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError>;
+    /// Makes the blob durable and returns its new key.
+    async fn finish(self: Box<Self>) -> Result<String, BlobError>;
+}
+
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + std::fmt::Debug {
-    /// Stores `bytes` durably under a new unique key and returns the key.
-    async fn put(&self, bytes: &[u8]) -> Result<String, BlobError>;
-    async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError>;
+    /// Starts a new blob.
+    async fn create(&self) -> Result<Box<dyn BlobWriter>, BlobError>;
+    /// Opens a blob for reading: its size and its bytes.
+    async fn open(&self, key: &str) -> Result<(u64, ByteStream), BlobError>;
     /// Removes a blob; removing a missing one is not an error.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
-    /// Every stored blob (not temp files), for garbage collection.
+    /// Every stored blob (not unfinished writes), for garbage collection.
     async fn list(&self) -> Result<Vec<BlobInfo>, BlobError>;
+
+    /// Stores `bytes` durably under a new unique key and returns the key.
+    async fn put(&self, bytes: &[u8]) -> Result<String, BlobError> {
+        let mut writer = self.create().await?;
+        writer.write(bytes).await?;
+        writer.finish().await
+    }
+
+    /// A whole blob in memory (project bodies, which are bounded by the body limit).
+    async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError> {
+        use futures_util::StreamExt;
+        let (size, mut stream) = self.open(key).await?;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk?);
+        }
+        Ok(bytes)
+    }
 }
 
 pub type Blobs = Arc<dyn BlobStore>;
@@ -57,8 +92,8 @@ pub async fn delete_all(blobs: &Blobs, keys: &[String]) {
     }
 }
 
-/// Blobs as files under a directory: `<root>/<2 hex>/<30 hex>`, temp files
-/// in `<root>/tmp`.
+/// Blobs as files under a directory: `<root>/<2 hex>/<30 hex>`, unfinished
+/// writes in `<root>/tmp`.
 #[derive(Debug)]
 pub struct LocalDir {
     root: PathBuf,
@@ -96,37 +131,91 @@ async fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     tokio::fs::File::open(dir).await?.sync_all().await
 }
 
+struct LocalWriter {
+    file: Option<tokio::fs::File>,
+    temp_path: PathBuf,
+    final_path: PathBuf,
+    key: String,
+    done: bool,
+}
+
+impl LocalWriter {
+    async fn complete(&mut self) -> std::io::Result<()> {
+        if let Some(mut file) = self.file.take() {
+            file.flush().await?;
+            file.sync_all().await?;
+        }
+        let dir = self
+            .final_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        tokio::fs::create_dir_all(&dir).await?;
+        tokio::fs::rename(&self.temp_path, &self.final_path).await?;
+        fsync_dir(&dir).await
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobWriter for LocalWriter {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| BlobError::Io(std::io::Error::other("writer already finished")))?;
+        file.write_all(chunk).await?;
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<String, BlobError> {
+        match self.complete().await {
+            Ok(()) => {
+                self.done = true;
+                Ok(self.key.clone())
+            }
+            Err(err) => {
+                let _ = tokio::fs::remove_file(&self.final_path).await;
+                Err(err.into())
+            }
+        }
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        if !self.done {
+            // Abandoned (error, too large, client gone): discard the temp file.
+            drop(self.file.take());
+            let _ = std::fs::remove_file(&self.temp_path);
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl BlobStore for LocalDir {
-    async fn put(&self, bytes: &[u8]) -> Result<String, BlobError> {
+    async fn create(&self) -> Result<Box<dyn BlobWriter>, BlobError> {
         let key = random_key();
         let final_path = self.path_of(&key)?;
         let temp_path = self.root.join("tmp").join(format!("{key}.tmp"));
-        let written = async {
-            let mut file = tokio::fs::File::create(&temp_path).await?;
-            file.write_all(bytes).await?;
-            file.sync_all().await?;
-            drop(file);
-            let dir = final_path.parent().unwrap_or(&self.root).to_path_buf();
-            tokio::fs::create_dir_all(&dir).await?;
-            tokio::fs::rename(&temp_path, &final_path).await?;
-            fsync_dir(&dir).await
-        }
-        .await;
-        if let Err(err) = written {
-            let _ = tokio::fs::remove_file(&temp_path).await;
-            let _ = tokio::fs::remove_file(&final_path).await;
-            return Err(err.into());
-        }
-        Ok(key)
+        let file = tokio::fs::File::create(&temp_path).await?;
+        Ok(Box::new(LocalWriter {
+            file: Some(file),
+            temp_path,
+            final_path,
+            key,
+            done: false,
+        }))
     }
 
-    async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError> {
-        match tokio::fs::read(self.path_of(key)?).await {
-            Ok(bytes) => Ok(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound),
-            Err(e) => Err(e.into()),
-        }
+    async fn open(&self, key: &str) -> Result<(u64, ByteStream), BlobError> {
+        let file = match tokio::fs::File::open(self.path_of(key)?).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobError::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        let size = file.metadata().await?.len();
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
+        Ok((size, Box::pin(stream)))
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
@@ -166,13 +255,13 @@ pub struct FailingWrites(pub Blobs);
 
 #[async_trait::async_trait]
 impl BlobStore for FailingWrites {
-    async fn put(&self, _bytes: &[u8]) -> Result<String, BlobError> {
+    async fn create(&self) -> Result<Box<dyn BlobWriter>, BlobError> {
         Err(BlobError::Io(std::io::Error::other(
             "injected write failure",
         )))
     }
-    async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError> {
-        self.0.get(key).await
+    async fn open(&self, key: &str) -> Result<(u64, ByteStream), BlobError> {
+        self.0.open(key).await
     }
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         self.0.delete(key).await

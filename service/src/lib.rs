@@ -7,7 +7,9 @@
 //! one closed enum, [`Error`], which the `api` crate maps to problem+json.
 
 pub mod access;
+pub mod assets;
 pub mod auth;
+pub mod backpack;
 pub mod blob;
 pub mod db;
 pub mod error;

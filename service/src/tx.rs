@@ -27,11 +27,15 @@ use crate::error::{Error, Result};
 /// The `op` names passed to [`run`], so their metrics exist from start-up.
 pub const OPERATIONS: &[&str] = &[
     "login",
+    "logout",
     "project.create",
     "project.copy",
     "project.save",
     "project.delete",
     "project.share",
+    "asset.create",
+    "backpack.add",
+    "backpack.delete",
 ];
 
 /// Which isolation an operation needs.

@@ -1,7 +1,9 @@
 //! HTTP handlers, one module per area. Each handler parses the request,
 //! calls one service function and maps the result; rules live in `service`.
 
+pub mod assets;
 pub mod auth;
+pub mod backpack;
 pub mod me;
 pub mod ops;
 pub mod projects;
@@ -55,5 +57,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
         .service(resource("/api/v1/projects/{id}/copy").route(web::post().to(projects::copy)))
         .service(
             resource("/api/v1/projects/{id}/shares").route(web::put().to(projects::set_shares)),
-        );
+        )
+        // `{name:.*}`: a name with slashes still reaches the handler, which
+        // answers 400 invalid_asset_name instead of a bare 404.
+        .service(
+            resource("/api/v1/assets/{name:.*}")
+                .route(web::get().to(assets::download))
+                .route(web::head().to(assets::download))
+                .route(web::post().to(assets::upload)),
+        )
+        .service(
+            resource("/api/v1/backpack")
+                .route(web::get().to(backpack::list))
+                .route(web::post().to(backpack::add)),
+        )
+        .service(resource("/api/v1/backpack/{id}").route(web::delete().to(backpack::delete)));
 }

@@ -222,6 +222,11 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/projects/{id}/versions/{version}/body", "get"),
         ("/api/v1/projects/{id}/copy", "post"),
         ("/api/v1/projects/{id}/shares", "put"),
+        ("/api/v1/assets/{name}", "get"),
+        ("/api/v1/assets/{name}", "post"),
+        ("/api/v1/backpack", "get"),
+        ("/api/v1/backpack", "post"),
+        ("/api/v1/backpack/{id}", "delete"),
     ];
     for (path, method) in routes {
         assert!(

@@ -1,0 +1,104 @@
+//! `/api/v1/assets/{md5}.{ext}`: streamed, deduplicated uploads and cached
+//! downloads. The name is checked before any byte is read or file touched.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::dto::{AssetDto, ProblemDto};
+use crate::extract::AuthUser;
+use crate::problem::{too_large, Problem};
+use crate::state::AppState;
+use service::assets::{self, AssetName};
+
+/// Rejects a declared `Content-Length` over the limit before reading the body.
+pub fn check_declared_length(req: &HttpRequest, limit: u64) -> Result<(), Problem> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit => Err(too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+/// Upload an asset's raw bytes under its md5 name.
+#[utoipa::path(post, path = "/api/v1/assets/{name}", tag = "assets",
+    params(("name" = String, Path, description = "`{md5}.{ext}`")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = AssetDto), (status = 200, body = AssetDto, description = "already stored"),
+              (status = 400, body = ProblemDto, description = "invalid_asset_name, unsupported_asset_type, md5_mismatch"),
+              (status = 413, body = ProblemDto)))]
+pub async fn upload(
+    state: web::Data<AppState>,
+    AuthUser(_user): AuthUser,
+    req: HttpRequest,
+    name: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let asset = store(&state, &req, &name, body).await?;
+    let mut resp = if asset.created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(resp.json(AssetDto::from(asset)))
+}
+
+/// Shared by `/api/v1/assets` and the Scratch `/assets` route.
+pub async fn store(
+    state: &AppState,
+    req: &HttpRequest,
+    name: &str,
+    body: web::Payload,
+) -> Result<service::assets::Asset, Problem> {
+    let name = AssetName::parse_uploadable(name)?;
+    check_declared_length(req, state.ctx.settings.max_body_bytes)?;
+    Ok(assets::upload(&state.ctx, &name, body).await?)
+}
+
+/// The asset's bytes, immutable and cacheable; `If-None-Match` → 304.
+#[utoipa::path(get, path = "/api/v1/assets/{name}", tag = "assets",
+    params(("name" = String, Path, description = "`{md5}.{ext}`")),
+    responses((status = 200, description = "the bytes"), (status = 304, description = "not modified"),
+              (status = 404, body = ProblemDto)))]
+pub async fn download(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let name = AssetName::parse_any(&name)?;
+    serve(&state, &req, &name).await
+}
+
+/// Streams an asset with its caching headers (also used by the Scratch routes).
+pub async fn serve(
+    state: &AppState,
+    req: &HttpRequest,
+    name: &AssetName,
+) -> Result<HttpResponse, Problem> {
+    let etag = format!("\"{}\"", name.md5);
+    let cache = "public, max-age=31536000, immutable";
+    let not_modified = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*")
+        });
+    if not_modified && assets::exists(&state.ctx, name).await? {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .finish());
+    }
+    let (asset, stream) = assets::open(&state.ctx, name).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(assets::content_type(&asset.ext))
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .no_chunking(u64::try_from(asset.size).unwrap_or(0))
+        .streaming(stream))
+}

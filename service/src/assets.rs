@@ -1,0 +1,310 @@
+//! Content-addressed assets (costumes, sounds, sprites): streamed uploads,
+//! deduplicated by the unique `(md5, asset_type)` constraint (G3).
+//!
+//! An upload streams the request body into a new blob while hashing it, so
+//! no asset is ever held whole in memory. The row insert relies on the unique
+//! constraint: of N racing uploads of the same bytes exactly one inserts
+//! (201); the others delete the file they wrote and answer 200
+//! `created: false`. When the asset already exists, the bytes are only
+//! hashed (to check the name), never stored again.
+
+use std::fmt::Display;
+
+use bytes::Bytes;
+use entity::asset;
+use futures_util::{Stream, StreamExt};
+use md5::{Digest, Md5};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sha2::Sha256;
+
+use crate::blob::{delete_all, BlobError, BlobWriter, ByteStream};
+use crate::error::{Error, Result};
+use crate::tx::{self, Kind};
+use crate::{now, Ctx};
+
+/// What kind of asset an extension names (scratch-storage's AssetType).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssetType {
+    ImageVector,
+    ImageBitmap,
+    Sound,
+    Sprite,
+    /// Backpacked scripts (JSON); stored like assets but not uploadable.
+    Script,
+}
+
+impl AssetType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssetType::ImageVector => "ImageVector",
+            AssetType::ImageBitmap => "ImageBitmap",
+            AssetType::Sound => "Sound",
+            AssetType::Sprite => "Sprite",
+            AssetType::Script => "Script",
+        }
+    }
+
+    /// The type an extension names, for every extension cubby stores.
+    pub fn of_ext(ext: &str) -> Option<AssetType> {
+        Some(match ext {
+            "svg" => AssetType::ImageVector,
+            "png" | "jpg" | "jpeg" | "gif" | "bmp" => AssetType::ImageBitmap,
+            "wav" | "mp3" => AssetType::Sound,
+            "sprite3" => AssetType::Sprite,
+            "json" => AssetType::Script,
+            _ => return None,
+        })
+    }
+}
+
+/// The extensions `POST /api/v1/assets/{md5}.{ext}` accepts.
+pub const UPLOADABLE_EXTS: &[&str] = &[
+    "svg", "png", "jpg", "jpeg", "gif", "bmp", "wav", "mp3", "sprite3",
+];
+
+/// `Content-Type` for an extension.
+pub fn content_type(ext: &str) -> &'static str {
+    match ext {
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "bmp" => "image/bmp",
+        "wav" => "audio/wav",
+        "mp3" => "audio/mpeg",
+        "sprite3" => "application/x.scratch.sprite3",
+        "json" => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A checked `{md5}.{ext}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssetName {
+    pub md5: String,
+    pub ext: String,
+    pub asset_type: AssetType,
+}
+
+fn is_md5(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl AssetName {
+    /// Parses an uploadable name: 32 lowercase hex digits, a dot, a known
+    /// extension. Anything else (`..`, `/`, encoded slashes, uppercase hex)
+    /// is `invalid_asset_name`; an unknown extension `unsupported_asset_type`.
+    pub fn parse_uploadable(name: &str) -> Result<AssetName> {
+        let parsed = Self::parse_any(name)?;
+        if !UPLOADABLE_EXTS.contains(&parsed.ext.as_str()) {
+            return Err(unsupported());
+        }
+        Ok(parsed)
+    }
+
+    /// Like [`parse_uploadable`](Self::parse_uploadable) but also accepts
+    /// the internal `json` type (backpacked scripts).
+    pub fn parse_any(name: &str) -> Result<AssetName> {
+        let Some((md5, ext)) = name.split_once('.') else {
+            return Err(invalid_name());
+        };
+        if !is_md5(md5) || ext.is_empty() || !ext.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(invalid_name());
+        }
+        let ext = ext.to_ascii_lowercase();
+        let asset_type = AssetType::of_ext(&ext).ok_or_else(unsupported)?;
+        Ok(AssetName {
+            md5: md5.to_owned(),
+            ext,
+            asset_type,
+        })
+    }
+
+    pub fn file_name(&self) -> String {
+        format!("{}.{}", self.md5, self.ext)
+    }
+}
+
+fn invalid_name() -> Error {
+    Error::invalid(
+        "invalid_asset_name",
+        "an asset name is 32 lowercase hex digits (its md5), a dot and an extension",
+    )
+}
+
+fn unsupported() -> Error {
+    Error::invalid(
+        "unsupported_asset_type",
+        format!("supported extensions: {}", UPLOADABLE_EXTS.join(", ")),
+    )
+}
+
+/// An asset as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Asset {
+    pub md5: String,
+    pub ext: String,
+    pub asset_type: AssetType,
+    pub size: i64,
+    /// Whether this request stored it (false: it existed already).
+    pub created: bool,
+}
+
+fn storage(err: BlobError) -> Error {
+    Error::Storage(err.to_string())
+}
+
+async fn find(db: &impl ConnectionTrait, name: &AssetName) -> Result<Option<asset::Model>> {
+    Ok(asset::Entity::find()
+        .filter(asset::Column::Md5.eq(name.md5.clone()))
+        .filter(asset::Column::AssetType.eq(name.asset_type.as_str()))
+        .one(db)
+        .await?)
+}
+
+/// Streams `body` into the store under `name`. The md5 of the bytes must be
+/// the name's; at most `max_body_bytes` are accepted.
+#[tracing::instrument(skip_all, fields(asset.name = %name.file_name()))]
+pub async fn upload<S, E>(ctx: &Ctx, name: &AssetName, body: S) -> Result<Asset>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>>,
+    E: Display,
+{
+    let existing = find(&ctx.db, name).await?;
+    // Only write a file when the asset is new; a re-upload is only hashed.
+    let writer = match existing {
+        Some(_) => None,
+        None => Some(ctx.blobs.create().await.map_err(storage)?),
+    };
+    let (md5, sha256, size, writer) = consume(ctx, body, writer).await?;
+    if md5 != name.md5 {
+        return Err(Error::invalid(
+            "md5_mismatch",
+            "the md5 of the bytes is not the one in the name",
+        ));
+    }
+    let Some(writer) = writer else {
+        let row = existing.ok_or_else(|| Error::Internal("asset row vanished".into()))?;
+        return Ok(to_asset(row, false));
+    };
+    let key = writer.finish().await.map_err(storage)?;
+    insert_or_dedup(ctx, name, &key, &sha256, size).await
+}
+
+/// Reads the whole body, hashing and (when `writer` is given) writing it.
+async fn consume<S, E>(
+    ctx: &Ctx,
+    body: S,
+    mut writer: Option<Box<dyn BlobWriter>>,
+) -> Result<(String, String, i64, Option<Box<dyn BlobWriter>>)>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>>,
+    E: Display,
+{
+    let mut md5 = Md5::new();
+    let mut sha256 = Sha256::new();
+    let mut size: u64 = 0;
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        // On any early return the writer is dropped, which discards its file.
+        let chunk = chunk
+            .map_err(|e| Error::invalid("incomplete_body", format!("the upload broke off: {e}")))?;
+        size += chunk.len() as u64;
+        if size > ctx.settings.max_body_bytes {
+            return Err(Error::TooLarge {
+                limit: ctx.settings.max_body_bytes,
+            });
+        }
+        md5.update(&chunk);
+        sha256.update(&chunk);
+        if let Some(w) = writer.as_mut() {
+            w.write(&chunk).await.map_err(storage)?;
+        }
+    }
+    Ok((
+        hex::encode(md5.finalize()),
+        hex::encode(sha256.finalize()),
+        size as i64,
+        writer,
+    ))
+}
+
+/// Inserts the row for a freshly written file; if another upload of the
+/// same asset won the race, deletes our file and reports theirs.
+async fn insert_or_dedup(
+    ctx: &Ctx,
+    name: &AssetName,
+    key: &str,
+    sha256: &str,
+    size: i64,
+) -> Result<Asset> {
+    let result = tx::run(
+        &ctx.db,
+        &ctx.retry,
+        "asset.create",
+        Kind::Edit,
+        async |txn| {
+            let inserted = asset::Entity::insert(asset::ActiveModel {
+                md5: Set(name.md5.clone()),
+                asset_type: Set(name.asset_type.as_str().to_owned()),
+                ext: Set(name.ext.clone()),
+                sha256: Set(sha256.to_owned()),
+                size: Set(size),
+                blob_file: Set(key.to_owned()),
+                created_at: Set(now()),
+                ..Default::default()
+            })
+            .on_conflict_do_nothing_on([asset::Column::Md5, asset::Column::AssetType])
+            .exec_without_returning(txn)
+            .await?;
+            let created = matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0);
+            let row = find(txn, name)
+                .await?
+                .ok_or_else(|| Error::Internal("asset row missing after insert".into()))?;
+            Ok(to_asset(row, created))
+        },
+    )
+    .await;
+    if !matches!(&result, Ok(a) if a.created) {
+        // Lost the race, or failed: this file is nobody's.
+        delete_all(&ctx.blobs, &[key.to_owned()]).await;
+    }
+    result
+}
+
+fn to_asset(row: asset::Model, created: bool) -> Asset {
+    Asset {
+        asset_type: AssetType::of_ext(&row.ext).unwrap_or(AssetType::ImageBitmap),
+        md5: row.md5,
+        ext: row.ext,
+        size: row.size,
+        created,
+    }
+}
+
+/// Stores bytes already in memory (backpack items) as an asset, deduplicated;
+/// returns `{md5}.{ext}`.
+pub async fn store_bytes(ctx: &Ctx, ext: &str, bytes: Bytes) -> Result<String> {
+    let md5 = hex::encode(Md5::digest(&bytes));
+    let name = AssetName::parse_any(&format!("{md5}.{ext}"))?;
+    let body = futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(bytes)]);
+    upload(ctx, &name, body).await?;
+    Ok(name.file_name())
+}
+
+/// An asset's row and its bytes, for download.
+pub async fn open(ctx: &Ctx, name: &AssetName) -> Result<(Asset, ByteStream)> {
+    let row = find(&ctx.db, name).await?.ok_or(Error::NotFound)?;
+    let (_, stream) = ctx.blobs.open(&row.blob_file).await.map_err(|e| match e {
+        BlobError::NotFound => Error::Internal("a referenced asset file is missing".into()),
+        other => storage(other),
+    })?;
+    Ok((to_asset(row, false), stream))
+}
+
+/// Whether an asset exists (for `If-None-Match` without opening the file).
+pub async fn exists(ctx: &Ctx, name: &AssetName) -> Result<bool> {
+    Ok(find(&ctx.db, name).await?.is_some())
+}
