@@ -116,9 +116,10 @@ async fn gc(config: Config, dry_run: bool) -> Result<(), String> {
         }
     } else {
         println!(
-            "gc: removed {} unreferenced files (of {}), {} expired sessions, {} expired idempotency keys",
+            "gc: removed {} unreferenced files (of {}), {} unfinished uploads, {} expired sessions, {} expired idempotency keys",
             report.unreferenced.len(),
             report.files,
+            report.unfinished,
             report.expired_sessions,
             report.expired_keys
         );

@@ -60,6 +60,12 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// Every stored blob (not unfinished writes), for garbage collection.
     async fn list(&self) -> Result<Vec<BlobInfo>, BlobError>;
 
+    /// Removes unfinished writes (left by a crash) started before `cutoff`;
+    /// returns how many.
+    async fn purge_unfinished(&self, _cutoff: SystemTime) -> Result<usize, BlobError> {
+        Ok(0)
+    }
+
     /// Stores `bytes` durably under a new unique key and returns the key.
     async fn put(&self, bytes: &[u8]) -> Result<String, BlobError> {
         let mut writer = self.create().await?;
@@ -226,6 +232,19 @@ impl BlobStore for LocalDir {
         }
     }
 
+    async fn purge_unfinished(&self, cutoff: SystemTime) -> Result<usize, BlobError> {
+        let mut removed = 0;
+        let mut entries = tokio::fs::read_dir(self.root.join("tmp")).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            if entry.metadata().await?.modified()? <= cutoff
+                && tokio::fs::remove_file(entry.path()).await.is_ok()
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     async fn list(&self) -> Result<Vec<BlobInfo>, BlobError> {
         let mut found = Vec::new();
         let mut dirs = tokio::fs::read_dir(&self.root).await?;
@@ -268,5 +287,8 @@ impl BlobStore for FailingWrites {
     }
     async fn list(&self) -> Result<Vec<BlobInfo>, BlobError> {
         self.0.list().await
+    }
+    async fn purge_unfinished(&self, cutoff: SystemTime) -> Result<usize, BlobError> {
+        self.0.purge_unfinished(cutoff).await
     }
 }

@@ -22,6 +22,8 @@ pub struct Report {
     pub files: usize,
     /// Unreferenced files past the grace period: removed (or, in a dry run, to remove).
     pub unreferenced: Vec<String>,
+    /// Unfinished writes (temp files left by a crash) removed.
+    pub unfinished: usize,
     pub expired_sessions: u64,
     pub expired_keys: u64,
 }
@@ -80,6 +82,11 @@ pub async fn run(ctx: &Ctx, grace: Duration, dry_run: bool) -> Result<Report> {
             tracing::warn!(blob.key = %key, error = %err, "gc could not delete a file");
         }
     }
+    report.unfinished = ctx
+        .blobs
+        .purge_unfinished(cutoff)
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))?;
     let now = Utc::now();
     report.expired_sessions = session::Entity::delete_many()
         .filter(session::Column::ExpiresAt.lte(now))
