@@ -61,6 +61,16 @@ pub struct Created {
     pub replayed: bool,
 }
 
+/// A project to create: `body` is the project JSON, `parent_id` the
+/// project it was copied or remixed from (the Scratch editor's copy sends
+/// its own body).
+#[derive(Clone, Copy, Debug)]
+pub struct NewProject<'a> {
+    pub title: Option<&'a str>,
+    pub body: &'a [u8],
+    pub parent_id: Option<i64>,
+}
+
 /// How an update treats `expected_version == None`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Precondition {
@@ -311,10 +321,14 @@ impl Written {
 pub async fn create(
     ctx: &Ctx,
     caller: &User,
-    title: Option<&str>,
-    body: &[u8],
+    new: NewProject<'_>,
     idem_key: Option<&str>,
 ) -> Result<Created> {
+    let NewProject {
+        title,
+        body,
+        parent_id,
+    } = new;
     let title = check_title(title.unwrap_or(DEFAULT_TITLE))?;
     check_body(ctx, body)?;
     let md5 = md5_hex(body);
@@ -338,8 +352,18 @@ pub async fn create(
                     });
                 }
             }
+            if let Some(parent) = parent_id {
+                // The editor's copy and remix send their own body, naming
+                // the original only as the parent, which the caller must see.
+                let p = project::Entity::find_by_id(parent)
+                    .one(txn)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                access(txn, caller, &p).await?.require_read()?;
+            }
             lock_owner_and_check_quota(ctx, txn, caller.id).await?;
-            let row = insert_project(txn, caller.id, &title, None, &key, size, &md5, at).await?;
+            let row =
+                insert_project(txn, caller.id, &title, parent_id, &key, size, &md5, at).await?;
             let project = to_project(row, Vec::new());
             if let Some(k) = idem_key {
                 idempotency::store(txn, caller.id, k, 201, &project).await?;

@@ -7,10 +7,31 @@ pub mod backpack;
 pub mod me;
 pub mod ops;
 pub mod projects;
+pub mod scratch;
 
 use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
 
-use crate::problem::{method_not_allowed, Problem};
+use crate::problem::{method_not_allowed, too_large, Problem};
+
+/// Reads a raw request body of at most `limit` bytes (413 `too_large` past it).
+pub async fn read_limited(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>, Problem> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            Problem::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "incomplete_body",
+                "the request body broke off",
+            )
+        })?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
 
 /// A resource whose unknown methods answer 405 problem+json.
 pub fn resource(path: &str) -> actix_web::Resource {
@@ -72,4 +93,35 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
                 .route(web::post().to(backpack::add)),
         )
         .service(resource("/api/v1/backpack/{id}").route(web::delete().to(backpack::delete)));
+    configure_scratch(cfg);
+}
+
+/// The Scratch editor's own routes (CONTRACT.md "Scratch 3 protocol").
+fn configure_scratch(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/projects/").route(web::post().to(scratch::create_project)))
+        .service(resource("/projects").route(web::post().to(scratch::create_project)))
+        .service(
+            resource("/projects/{id}")
+                .route(web::get().to(scratch::get_project))
+                .route(web::put().to(scratch::save_project)),
+        )
+        .service(
+            resource("/assets/internalapi/asset/{name}/get/")
+                .route(web::get().to(scratch::get_asset))
+                .route(web::head().to(scratch::get_asset)),
+        )
+        .service(
+            resource("/assets/{name:.*}")
+                .route(web::get().to(scratch::get_asset))
+                .route(web::head().to(scratch::get_asset))
+                .route(web::post().to(scratch::post_asset)),
+        )
+        .service(
+            resource("/backpack/{segment}")
+                .route(web::get().to(scratch::backpack_get))
+                .route(web::post().to(scratch::backpack_add)),
+        )
+        .service(
+            resource("/backpack/{username}/{id}").route(web::delete().to(scratch::backpack_delete)),
+        );
 }

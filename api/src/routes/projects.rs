@@ -108,14 +108,12 @@ pub async fn create(
 ) -> Result<HttpResponse, Problem> {
     let key = idempotency_key(&req)?;
     let bytes = project_body(&body.body)?;
-    let out = projects::create(
-        &state.ctx,
-        &user,
-        body.title.as_deref(),
-        &bytes,
-        key.as_deref(),
-    )
-    .await?;
+    let new = projects::NewProject {
+        title: body.title.as_deref(),
+        body: &bytes,
+        parent_id: None,
+    };
+    let out = projects::create(&state.ctx, &user, new, key.as_deref()).await?;
     Ok(created(out.project))
 }
 
@@ -225,9 +223,10 @@ pub async fn copy(
     AuthUser(user): AuthUser,
     req: HttpRequest,
     id: web::Path<i64>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let key = idempotency_key(&req)?;
+    let body = super::read_limited(payload, 64 * 1024).await?;
     let body: CopyProject = optional_json(&body)?;
     let out = projects::copy(
         &state.ctx,

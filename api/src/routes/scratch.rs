@@ -1,0 +1,220 @@
+//! The Scratch 3 wire protocol (`projectHost=/projects`, `assetHost=/assets`,
+//! `backpackHost=/backpack`), as thin adapters over the same service
+//! functions as `/api/v1` — no rule or lock is written twice. The editor's
+//! quirks decide the shapes: project POST/PUT and every backpack call answer
+//! exactly 200; asset uploads answer JSON with `"status": "ok"` and arrive
+//! without a Content-Type. See `../shared/scratch-protocol.md`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::dto::{BackpackQuery, NewBackpackItem};
+use crate::extract::AuthUser;
+use crate::problem::Problem;
+use crate::routes::assets as api_assets;
+use crate::routes::backpack::paging;
+use crate::routes::projects::{idempotency_key, if_match};
+use crate::routes::read_limited;
+use crate::state::AppState;
+use service::assets::AssetName;
+use service::projects::{self, NewProject, Precondition, Update};
+use service::{backpack, Error};
+
+/// The body the editor sends is the project JSON text.
+fn project_json(bytes: &[u8]) -> Result<(), Problem> {
+    let is_object = serde_json::from_slice::<serde_json::Value>(bytes)
+        .map(|v| v.is_object())
+        .unwrap_or(false);
+    if is_object {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "the body must be the project JSON (an object)",
+        ))
+    }
+}
+
+fn body_limit(state: &AppState) -> u64 {
+    state.ctx.settings.max_body_bytes
+}
+
+/// `GET /projects/{id}`: the project JSON.
+pub async fn get_project(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    let (_, bytes) = projects::body(&state.ctx, &user, *id).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(bytes))
+}
+
+#[derive(Deserialize)]
+pub struct CreateQuery {
+    is_copy: Option<String>,
+    is_remix: Option<String>,
+    original_id: Option<String>,
+    title: Option<String>,
+}
+
+/// `POST /projects/` (new, or `?is_copy=1` / `?is_remix=1&original_id=&title=`).
+pub async fn create_project(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    req: HttpRequest,
+    query: web::Query<CreateQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let key = idempotency_key(&req)?;
+    let body = read_limited(payload, body_limit(&state)).await?;
+    project_json(&body)?;
+    let derived = query.is_copy.as_deref() == Some("1") || query.is_remix.as_deref() == Some("1");
+    let parent_id = match (derived, query.original_id.as_deref()) {
+        (true, Some(id)) => Some(id.parse::<i64>().map_err(|_| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "original_id must be a project id",
+            )
+        })?),
+        _ => None,
+    };
+    let title = query.title.as_deref().filter(|t| !t.trim().is_empty());
+    let new = NewProject {
+        title,
+        body: &body,
+        parent_id,
+    };
+    let created = projects::create(&state.ctx, &user, new, key.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "content-name": created.project.id.to_string(),
+        "content-title": created.project.title,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct SaveQuery {
+    version: Option<i32>,
+}
+
+/// `PUT /projects/{id}`: conditional with `?version=` or `If-Match`;
+/// otherwise saved on top of the latest version (the overwritten one stays
+/// in the history).
+pub async fn save_project(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    query: web::Query<SaveQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let body = read_limited(payload, body_limit(&state)).await?;
+    project_json(&body)?;
+    let update = Update {
+        expected_version: query.version.or(if_match(&req)?),
+        title: None,
+        body: Some(body),
+    };
+    let project = projects::update(&state.ctx, &user, *id, update, Precondition::Latest).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "content-name": project.id.to_string(),
+        "version": project.version,
+    })))
+}
+
+/// `GET /assets/internalapi/asset/{md5}.{ext}/get/` and `GET /assets/{md5}.{ext}`.
+pub async fn get_asset(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    // A name the store cannot hold is simply not there: 404, so the editor
+    // falls back to its next store or a default asset.
+    let name = AssetName::parse_any(&name).map_err(|_| Problem::not_found())?;
+    api_assets::serve(&state, &req, &name).await
+}
+
+/// `POST /assets/{md5}.{ext}`: raw bytes, no Content-Type; 200 also for a re-upload.
+pub async fn post_asset(
+    state: web::Data<AppState>,
+    AuthUser(_user): AuthUser,
+    req: HttpRequest,
+    name: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let asset = api_assets::store(&state, &req, &name, body).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "content-name": format!("{}.{}", asset.md5, asset.ext),
+    })))
+}
+
+fn own_backpack(user: &service::auth::User, username: &str) -> Result<(), Problem> {
+    if user.username == username {
+        Ok(())
+    } else {
+        Err(Error::Forbidden.into())
+    }
+}
+
+fn scratch_item(item: backpack::Item) -> serde_json::Value {
+    json!({
+        "id": item.id,
+        "type": item.item_type,
+        "mime": item.mime,
+        "name": item.name,
+        "body": item.body,
+        "thumbnail": item.thumbnail,
+    })
+}
+
+/// `GET /backpack/{username}?limit&offset` (only the owner), or
+/// `GET /backpack/{md5}.{ext}`: a body or thumbnail named in an item.
+pub async fn backpack_get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    segment: web::Path<String>,
+    query: web::Query<BackpackQuery>,
+) -> Result<HttpResponse, Problem> {
+    if let Ok(name) = AssetName::parse_any(&segment) {
+        return api_assets::serve(&state, &req, &name).await;
+    }
+    let AuthUser(user) = AuthUser::extract(&req).await?;
+    own_backpack(&user, &segment)?;
+    let (limit, offset) = paging(&query)?;
+    let items = backpack::list(&state.ctx, &user, limit, offset).await?;
+    Ok(HttpResponse::Ok().json(items.into_iter().map(scratch_item).collect::<Vec<_>>()))
+}
+
+/// `POST /backpack/{username}`: exactly 200 and the new item.
+pub async fn backpack_add(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    req: HttpRequest,
+    username: web::Path<String>,
+    body: web::Json<NewBackpackItem>,
+) -> Result<HttpResponse, Problem> {
+    own_backpack(&user, &username)?;
+    let key = idempotency_key(&req)?;
+    let added = backpack::add(&state.ctx, &user, body.into_inner().into(), key.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(scratch_item(added.item)))
+}
+
+/// `DELETE /backpack/{username}/{id}`: exactly 200 `{"ok": true}`.
+pub async fn backpack_delete(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    path: web::Path<(String, i64)>,
+) -> Result<HttpResponse, Problem> {
+    let (username, id) = path.into_inner();
+    own_backpack(&user, &username)?;
+    backpack::delete(&state.ctx, &user, id).await?;
+    Ok(HttpResponse::Ok().json(json!({"ok": true})))
+}
