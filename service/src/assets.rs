@@ -246,7 +246,7 @@ async fn insert_or_dedup(
         "asset.create",
         Kind::Edit,
         async |txn| {
-            let inserted = asset::Entity::insert(asset::ActiveModel {
+            asset::Entity::insert(asset::ActiveModel {
                 md5: Set(name.md5.clone()),
                 asset_type: Set(name.asset_type.as_str().to_owned()),
                 ext: Set(name.ext.clone()),
@@ -259,10 +259,12 @@ async fn insert_or_dedup(
             .on_conflict_do_nothing_on([asset::Column::Md5, asset::Column::AssetType])
             .exec_without_returning(txn)
             .await?;
-            let created = matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0);
             let row = find(txn, name)
                 .await?
                 .ok_or_else(|| Error::Internal("asset row missing after insert".into()))?;
+            // Did our insert win? Judged by whose file the row names, not by
+            // the affected-row count (MariaDB counts a duplicate as affected).
+            let created = row.blob_file == key;
             Ok(to_asset(row, created))
         },
     )

@@ -46,7 +46,7 @@ pub async fn claim<R: DeserializeOwned>(
         .filter(idem::Column::CreatedAt.lt(now - Duration::hours(KEY_LIFETIME_HOURS)))
         .exec(txn)
         .await?;
-    let inserted = idem::Entity::insert(idem::ActiveModel {
+    idem::Entity::insert(idem::ActiveModel {
         user_id: Set(user_id),
         idem_key: Set(key.to_owned()),
         scope: Set(scope.to_owned()),
@@ -56,24 +56,26 @@ pub async fn claim<R: DeserializeOwned>(
     .on_conflict_do_nothing_on([idem::Column::UserId, idem::Column::IdemKey])
     .exec_without_returning(txn)
     .await?;
-    if matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
-        return Ok(None);
-    }
+    // Whose row is it? Not from the affected-row count: MariaDB reports a
+    // duplicate as one affected row (sqlx sets CLIENT_FOUND_ROWS). A row
+    // without a response can only be ours: another request's claim commits
+    // together with its response, and our insert waited for that commit.
     let row = idem::Entity::find()
         .filter(idem::Column::UserId.eq(user_id))
         .filter(idem::Column::IdemKey.eq(key))
         .one(txn)
         .await?
         .ok_or_else(|| Error::Internal("idempotency key vanished".into()))?;
+    if row.response_body.is_none() {
+        return Ok(None);
+    }
     if row.scope != scope {
         return Err(Error::invalid(
             "idempotency_key_reused",
             "this Idempotency-Key was already used for a different request",
         ));
     }
-    let body = row
-        .response_body
-        .ok_or_else(|| Error::Internal("idempotency key without a response".into()))?;
+    let body = row.response_body.unwrap_or_default();
     serde_json::from_str(&body)
         .map(Some)
         .map_err(|e| Error::Internal(format!("stored idempotent response: {e}")))

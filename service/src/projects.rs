@@ -272,6 +272,15 @@ async fn insert_project(
             continue; // slug taken
         };
         let id = res.last_insert_id;
+        // MariaDB answers a duplicate with a no-op update; make sure the id
+        // we were given is really the row we just inserted.
+        let ours = project::Entity::find_by_id(id)
+            .one(txn)
+            .await?
+            .is_some_and(|row| row.slug == slug && row.owner_id == owner_id && row.version == 1);
+        if !ours {
+            continue;
+        }
         project_version::Entity::insert(project_version::ActiveModel {
             project_id: Set(id),
             version: Set(1),
