@@ -112,6 +112,7 @@ impl Application {
         let workers = config.workers;
         let test_routes = config.test_routes;
         // Backpack items carry base64 body and thumbnail: room for both.
+        let max_body = config.max_body_bytes;
         let json_limit = config
             .max_body_bytes
             .saturating_mul(3)
@@ -129,7 +130,7 @@ impl Application {
                     web::JsonConfig::default()
                         .limit(usize::try_from(json_limit).unwrap_or(usize::MAX))
                         .content_type_required(false)
-                        .error_handler(move |err, _req| json_error(err, json_limit).into()),
+                        .error_handler(move |err, _req| json_error(err, max_body).into()),
                 )
                 .app_data(
                     web::QueryConfig::default().error_handler(|err, _req| query_error(err).into()),

@@ -333,4 +333,6 @@ pub struct BackpackQuery {
     pub limit: Option<u32>,
     /// Items to skip (the editor pages by offset).
     pub offset: Option<u64>,
+    /// The `next_cursor` of the previous page (an offset; same as `offset`).
+    pub cursor: Option<String>,
 }

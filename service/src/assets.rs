@@ -217,8 +217,17 @@ where
                 limit: ctx.settings.max_body_bytes,
             });
         }
-        md5.update(&chunk);
-        sha256.update(&chunk);
+        // Hash on the blocking pool: a worker thread busy hashing would stall
+        // every request it serves, including transactions holding locks.
+        let hashed = tokio::task::spawn_blocking(move || {
+            md5.update(&chunk);
+            sha256.update(&chunk);
+            (md5, sha256, chunk)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("hashing task: {e}")))?;
+        let chunk;
+        (md5, sha256, chunk) = hashed;
         if let Some(w) = writer.as_mut() {
             w.write(&chunk).await.map_err(storage)?;
         }

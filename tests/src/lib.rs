@@ -11,8 +11,10 @@
 //! * [`race`]: N tasks released at once by a barrier.
 //! * [`Client`]: small helpers over `reqwest` for logins and JSON calls.
 
+pub mod assets;
 mod client;
 mod db;
+pub mod projects;
 mod race;
 pub mod server;
 

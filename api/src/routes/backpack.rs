@@ -9,14 +9,25 @@ use crate::routes::projects::idempotency_key;
 use crate::state::AppState;
 use service::backpack;
 
-/// `limit` 1–100 (default 20) and `offset`.
+/// `limit` 1–100 (default 20) and where to start: `offset`, or the
+/// `cursor` a previous page returned (which is an offset too).
 pub fn paging(query: &BackpackQuery) -> Result<(u64, u64), Problem> {
     let limit = crate::dto::PageQuery {
         limit: query.limit,
         cursor: None,
     }
     .limit()?;
-    Ok((limit, query.offset.unwrap_or(0)))
+    let from_cursor = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<u64>().map_err(|_| {
+            Problem::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "cursor is not one this server issued",
+            )
+        })?),
+    };
+    Ok((limit, query.offset.or(from_cursor).unwrap_or(0)))
 }
 
 /// The caller's items, newest first.

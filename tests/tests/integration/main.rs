@@ -5,12 +5,16 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod assets;
 mod cli;
 mod g13_retry;
 mod g4_login_race;
 mod login;
 mod migrations;
 mod ops;
+mod projects;
+mod projects_files;
+mod projects_races;
 
 /// For each scenario `name(db: TestDb)`, a module `name` with one test per backend.
 #[macro_export]
