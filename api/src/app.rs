@@ -10,7 +10,7 @@ use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
 
 use crate::config::Config;
-use crate::problem::{json_error, path_error, query_error, Problem};
+use crate::problem::{json_error, path_error, query_error};
 use crate::state::AppState;
 use service::blob::{Blobs, FailingWrites, LocalDir};
 
@@ -139,9 +139,8 @@ impl Application {
                     web::PathConfig::default().error_handler(|_err, _req| path_error().into()),
                 )
                 .configure(|cfg| crate::routes::configure(cfg, test_routes))
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, Problem>(Problem::not_found())
-                }))
+                .default_service(web::to(crate::routes::fallback))
+                .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(crate::telemetry::observe))
         })
         .listen(listener)

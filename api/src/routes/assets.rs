@@ -99,6 +99,8 @@ pub async fn serve(
         .content_type(assets::content_type(&asset.ext))
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, cache))
+        // Media is compressed already: keep the compression middleware off it.
+        .insert_header(header::ContentEncoding::Identity)
         .no_chunking(u64::try_from(asset.size).unwrap_or(0))
         .streaming(stream))
 }

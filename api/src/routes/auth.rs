@@ -73,14 +73,38 @@ pub async fn dev_login(
 }
 
 /// End the session server-side and clear the cookie. Idempotent: 204 also
-/// when there was no session.
+/// when there was no session. With `?next=/path` (the home page's form) it
+/// answers 303 to that same-origin path instead.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
     responses((status = 204, description = "logged out")))]
-pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
+pub async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<LogoutQuery>,
+) -> Result<HttpResponse, Problem> {
     if let Some(token) = session_token(&req) {
         service::auth::logout(&state.ctx, &token).await?;
     }
     let mut gone = session_cookie(&state, "", 0);
     gone.make_removal();
-    Ok(HttpResponse::NoContent().cookie(gone).finish())
+    let next = query.next.as_deref().filter(|n| is_same_origin_path(n));
+    let mut resp = match next {
+        Some(path) => HttpResponse::SeeOther()
+            .insert_header((actix_web::http::header::LOCATION, path.to_owned()))
+            .finish(),
+        None => HttpResponse::NoContent().finish(),
+    };
+    resp.add_cookie(&gone).map_err(|_| Problem::internal())?;
+    Ok(resp)
+}
+
+#[derive(serde::Deserialize)]
+pub struct LogoutQuery {
+    next: Option<String>,
+}
+
+/// A path on this site: one leading `/`, not `//` or `/\` (which browsers
+/// treat as another host).
+pub fn is_same_origin_path(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\")
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod backpack;
 pub mod me;
 pub mod ops;
+pub mod pages;
 pub mod projects;
 pub mod scratch;
 
@@ -94,6 +95,23 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
         )
         .service(resource("/api/v1/backpack/{id}").route(web::delete().to(backpack::delete)));
     configure_scratch(cfg);
+    cfg.service(resource("/").route(web::get().to(pages::home)))
+        .service(resource("/editor").route(web::get().to(pages::editor)))
+        .service(resource("/auth/dev/form").route(web::post().to(pages::dev_login_form)))
+        .service(resource("/home/copy/{id}").route(web::post().to(pages::copy)));
+}
+
+/// What no route claims: the editor's static files for GET and HEAD, else
+/// 404 problem+json.
+pub async fn fallback(
+    state: web::Data<crate::state::AppState>,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, Problem> {
+    if req.method() == actix_web::http::Method::GET || req.method() == actix_web::http::Method::HEAD
+    {
+        return pages::static_file(state, req).await;
+    }
+    Err(Problem::not_found())
 }
 
 /// The Scratch editor's own routes (CONTRACT.md "Scratch 3 protocol").
