@@ -30,11 +30,30 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Install the stock Scratch editor (npm package
+    /// `@scratch/scratch-gui-standalone`, AGPL-3.0) for `CUBBY_EDITOR_DIR`.
+    Editor {
+        #[command(subcommand)]
+        action: EditorAction,
+    },
     /// Remove blob files that no row references.
     Gc {
         /// Only list what would be removed.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EditorAction {
+    /// Download the editor with `npm pack` and unpack its `dist/` into DIR.
+    Fetch {
+        /// Where to put it (then serve with CUBBY_EDITOR_DIR=DIR).
+        #[arg(default_value = "./cubby-data/editor")]
+        dir: std::path::PathBuf,
+        /// The package version.
+        #[arg(long, default_value = crate::editor::DEFAULT_VERSION)]
+        version: String,
     },
 }
 
@@ -69,6 +88,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve => serve(cli.config).await,
         Command::Migrate { action } => migrate(cli.config, action).await,
         Command::Gc { dry_run } => gc(cli.config, dry_run).await,
+        Command::Editor {
+            action: EditorAction::Fetch { dir, version },
+        } => crate::editor::fetch(&dir, &version),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod dto;
+pub mod editor;
 pub mod extract;
 pub mod openapi;
 pub mod problem;

@@ -69,7 +69,7 @@ fn editor_installed(state: &AppState) -> bool {
 fn install_hint() -> Markup {
     html! {
         p { "The Scratch editor is not installed on this server. To install it, run "
-            code { "scripts/fetch-editor.sh ./cubby-data/editor" }
+            code { "cubby editor fetch ./cubby-data/editor" }
             " and start cubby with " code { "CUBBY_EDITOR_DIR=./cubby-data/editor" } "." }
     }
 }
@@ -239,7 +239,10 @@ pub async fn editor(
     query: web::Query<EditorQuery>,
 ) -> Result<HttpResponse, Problem> {
     let Some(user) = viewer(&state, &req).await else {
-        return Ok(see_other("/"));
+        // CONTRACT.md: not logged in → 302 to `/`.
+        return Ok(HttpResponse::Found()
+            .insert_header((header::LOCATION, "/"))
+            .finish());
     };
     if !editor_installed(&state) {
         return Ok(page_with_status(
