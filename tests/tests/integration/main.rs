@@ -6,15 +6,18 @@
 #![allow(clippy::unwrap_used)]
 
 mod assets;
+mod browser;
 mod cli;
 mod g13_retry;
 mod g4_login_race;
 mod login;
 mod migrations;
 mod ops;
+mod pages;
 mod projects;
 mod projects_files;
 mod projects_races;
+mod scratch_protocol;
 
 /// For each scenario `name(db: TestDb)`, a module `name` with one test per backend.
 #[macro_export]

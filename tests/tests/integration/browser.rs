@@ -1,0 +1,135 @@
+//! The stock Scratch editor in a real browser (Debian's headless Chromium,
+//! driven by `tests/browser/editor.mjs` with playwright-core): it creates its
+//! project on cubby, renames the sprite, saves, reloads and sees the change;
+//! puts a costume in the backpack and sees it after a reload. Needs node,
+//! Chromium, `tests/browser/node_modules` and the editor (`CUBBY_TEST_EDITOR_DIR`,
+//! see `cubby editor fetch`); `.ci/run` installs them all. Without them
+//! the test says it skipped (under `CI=true` it fails).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tests::{Backend, Client, ServerOptions, TestDb, TestServer};
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+/// What the browser test needs, or why it cannot run here.
+fn requirements() -> Result<(PathBuf, String), String> {
+    let editor = std::env::var("CUBBY_TEST_EDITOR_DIR")
+        .map_err(|_| "CUBBY_TEST_EDITOR_DIR is not set (cubby editor fetch DIR)".to_owned())?;
+    let editor = PathBuf::from(editor);
+    if !editor.join("scratch-gui-standalone.js").is_file() {
+        return Err(format!("no editor in {}", editor.display()));
+    }
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        return Err(format!(
+            "no Chromium at {chromium} (apt-get install chromium)"
+        ));
+    }
+    if !browser_dir().join("node_modules/playwright-core").is_dir() {
+        return Err("tests/browser/node_modules is missing (npm ci in tests/browser)".into());
+    }
+    Ok((editor, chromium))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stock_editor_saves_loads_and_backpacks_in_a_real_browser() {
+    let (editor, chromium) = match requirements() {
+        Ok(found) => found,
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("the browser test must run in CI: {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: browser test ({why})");
+            return;
+        }
+    };
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let server = TestServer::spawn(
+        &db,
+        &ServerOptions::default().with("CUBBY_EDITOR_DIR", editor.display()),
+    );
+    let api = Client::new(&server.base_url);
+    let login = api.login("ada", "student", &[("7b", "Class 7B")]).await;
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("editor.png");
+    let out = Command::new("node")
+        .current_dir(browser_dir())
+        .env("CHROMIUM", &chromium)
+        .args(["editor.mjs", &server.base_url, &login.token])
+        .arg(&screenshot)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "browser run failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.lines().any(|l| l == "OK"), "{stdout}");
+    assert!(
+        screenshot.is_file(),
+        "no screenshot at {}",
+        screenshot.display()
+    );
+
+    // What the browser did is on the server.
+    let id: i64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("EDITOR_PROJECT_ID="))
+        .and_then(|v| v.parse().ok())
+        .expect("project id in the output");
+    let resp = api
+        .http
+        .get(api.url(&format!("/api/v1/projects/{id}/body")))
+        .bearer_auth(&login.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let project: Value = resp.json().await.unwrap();
+    let names: Vec<&str> = project["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["isStage"] == false)
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Rocket"], "the renamed sprite was saved");
+    let (status, versions) = api
+        .get(
+            &format!("/api/v1/projects/{id}/versions"),
+            Some(&login.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        versions["items"].as_array().unwrap().len() >= 2,
+        "{versions}"
+    );
+
+    let (status, items) = api.get("/api/v1/backpack", Some(&login.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = items["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["type"], "costume");
+    for file in [&items[0]["body"], &items[0]["thumbnail"]] {
+        let name = file.as_str().unwrap();
+        let resp = api
+            .http
+            .get(api.url(&format!("/backpack/{name}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{name}");
+        let bytes = resp.bytes().await.unwrap();
+        assert_eq!(tests::projects::md5_hex(&bytes), name[..32], "{name}");
+    }
+}

@@ -1,0 +1,199 @@
+//! The home page and the editor page, without a browser: what they show and
+//! where they send you.
+
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use tests::{Backend, Client, ServerOptions, TestDb, TestServer};
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A directory that looks like the editor's `dist/` to cubby.
+fn fake_editor(db: &TestDb) -> std::path::PathBuf {
+    let dir = db.scratch().join("editor");
+    std::fs::create_dir_all(dir.join("chunks")).unwrap();
+    std::fs::write(dir.join("scratch-gui-standalone.js"), "window.GUI = {};").unwrap();
+    std::fs::write(dir.join("chunks/fetch-worker.abc.js"), "self.x = 1;").unwrap();
+    std::fs::write(dir.join(".hidden"), "secret").unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn the_home_page_logs_in_and_lists_projects() {
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let http = no_redirects();
+
+    let page = http.get(server.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"action="/auth/dev/form""#), "{html}");
+
+    // The form logs in (no JavaScript) and comes back to the home page.
+    let resp = http
+        .post(server.url("/auth/dev/form"))
+        .form(&[
+            ("username", "lin"),
+            ("role", "teacher"),
+            ("groups", "7b, 8a"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], "/");
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let token = cookie
+        .strip_prefix("cubby_session=")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+
+    let api = Client::new(&server.base_url);
+    let (_, me) = api.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(me["role"], "teacher");
+    assert_eq!(me["groups"].as_array().unwrap().len(), 2);
+    let created = api
+        .http
+        .post(api.url("/api/v1/projects"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"title": "Fish <& chips>", "body": {"targets": []}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    let html = http
+        .get(server.url("/"))
+        .header("cookie", format!("cubby_session={token}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("My projects") && html.contains("Shared with my classes"));
+    assert!(
+        html.contains("Fish &lt;&amp; chips&gt;"),
+        "titles are escaped: {html}"
+    );
+    assert!(
+        html.contains("cubby editor fetch"),
+        "no editor: the page says how to install it"
+    );
+
+    // Copy from the home page.
+    let copied = http
+        .post(server.url("/home/copy/1"))
+        .header("cookie", format!("cubby_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(copied.status(), StatusCode::SEE_OTHER);
+    assert_eq!(db.count("projects", "parent_id = 1").await, 1);
+}
+
+#[tokio::test]
+async fn the_editor_page_needs_a_login_and_an_installed_editor() {
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let http = no_redirects();
+    let bare = TestServer::spawn(&db, &ServerOptions::default());
+    let login = Client::new(&bare.base_url)
+        .login("kai", "student", &[])
+        .await;
+
+    let resp = http
+        .get(bare.url("/editor?project=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    assert_eq!(resp.headers()["location"], "/");
+
+    let resp = http
+        .get(bare.url("/editor"))
+        .bearer_auth(&login.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(resp.text().await.unwrap().contains("cubby editor fetch"));
+    drop(bare);
+
+    let dir = fake_editor(&db);
+    let server = TestServer::spawn(
+        &db,
+        &ServerOptions::default().with("CUBBY_EDITOR_DIR", dir.display()),
+    );
+    let html = http
+        .get(server.url("/editor?project=7"))
+        .bearer_auth(&login.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"<script src="/scratch-gui-standalone.js">"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#""projectId":"7""#) && html.contains(r#""username":"kai""#),
+        "{html}"
+    );
+    assert!(
+        html.contains("/projects")
+            && html.contains("/backpack")
+            && !html.contains("scratch.mit.edu")
+    );
+
+    // The GUI's files at the site root, JavaScript as text/javascript, gzip when asked.
+    for path in ["/scratch-gui-standalone.js", "/chunks/fetch-worker.abc.js"] {
+        let resp = http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            resp.headers()["content-type"],
+            "text/javascript; charset=utf-8"
+        );
+    }
+    let gz = http
+        .get(server.url("/scratch-gui-standalone.js"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    // Nothing outside the editor dir, nothing hidden, unknown files 404 problem+json.
+    for path in [
+        "/.hidden",
+        "/%2e%2e/cubby.db",
+        "/chunks/../../cubby.db",
+        "/nope.js",
+    ] {
+        let resp = http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+    }
+}
