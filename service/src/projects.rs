@@ -471,6 +471,23 @@ pub async fn copy(
     result.map(|(created, _)| created)
 }
 
+/// Locks a project row for a write by its owner (`SELECT … FOR UPDATE`;
+/// on SQLite the transaction's IMMEDIATE lock): `NotFound` when it is gone
+/// or invisible to the caller, `Forbidden` for someone who may only read it.
+async fn lock_for_owner(
+    txn: &DatabaseTransaction,
+    caller: &User,
+    id: i64,
+) -> Result<project::Model> {
+    let p = project::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(Error::NotFound)?;
+    access(txn, caller, &p).await?.require_owner()?;
+    Ok(p)
+}
+
 async fn current_version(
     db: &impl ConnectionTrait,
     p: &project::Model,
@@ -515,12 +532,7 @@ pub async fn update(
         async |txn| {
             // Lock, then check, then write: concurrent saves queue here (G1, G2),
             // and a save after a committed delete finds no row (G7).
-            let p = project::Entity::find_by_id(id)
-                .lock_exclusive()
-                .one(txn)
-                .await?
-                .ok_or(Error::NotFound)?;
-            access(txn, caller, &p).await?.require_owner()?;
+            let p = lock_for_owner(txn, caller, id).await?;
             if let Some(expected) = update.expected_version {
                 if expected != p.version {
                     return Err(Error::VersionConflict {
@@ -626,12 +638,7 @@ pub async fn delete(ctx: &Ctx, caller: &User, id: i64) -> Result<()> {
         "project.delete",
         Kind::Edit,
         async |txn| {
-            let p = project::Entity::find_by_id(id)
-                .lock_exclusive()
-                .one(txn)
-                .await?
-                .ok_or(Error::NotFound)?;
-            access(txn, caller, &p).await?.require_owner()?;
+            lock_for_owner(txn, caller, id).await?;
             let versions = project_version::Entity::find()
                 .filter(project_version::Column::ProjectId.eq(id))
                 .all(txn)
@@ -671,12 +678,7 @@ pub async fn set_shares(ctx: &Ctx, caller: &User, id: i64, group_ids: &[i64]) ->
         "project.share",
         Kind::Edit,
         async |txn| {
-            let p = project::Entity::find_by_id(id)
-                .lock_exclusive()
-                .one(txn)
-                .await?
-                .ok_or(Error::NotFound)?;
-            access(txn, caller, &p).await?.require_owner()?;
+            lock_for_owner(txn, caller, id).await?;
             if caller.role != Role::Teacher || !wanted.is_subset(&mine) {
                 return Err(Error::Forbidden);
             }

@@ -371,3 +371,37 @@ pub fn md5_hex(data: &[u8]) -> String {
     use md5::{Digest, Md5};
     hex::encode(Md5::digest(data))
 }
+
+/// `processes` servers on one database, and a client for each.
+pub fn start(
+    db: &TestDb,
+    processes: usize,
+    opts: &crate::ServerOptions,
+) -> (Vec<crate::TestServer>, Vec<crate::Client>) {
+    let servers: Vec<crate::TestServer> = (0..processes)
+        .map(|_| crate::TestServer::spawn(db, opts))
+        .collect();
+    let clients = servers
+        .iter()
+        .map(|s| crate::Client::new(&s.base_url))
+        .collect();
+    (servers, clients)
+}
+
+/// How many replies had each status.
+pub fn tally(replies: &[Reply]) -> std::collections::BTreeMap<u16, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for r in replies {
+        *counts.entry(r.status.as_u16()).or_default() += 1;
+    }
+    counts
+}
+
+/// The answers that are not `wanted`, for failure messages.
+pub fn unexpected(replies: &[Reply], wanted: &[u16]) -> Vec<String> {
+    replies
+        .iter()
+        .filter(|r| !wanted.contains(&r.status.as_u16()))
+        .map(|r| format!("{} {}", r.status, r.text()))
+        .collect()
+}

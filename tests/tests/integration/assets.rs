@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tests::assets::{
     assert_files_are_exactly_the_assets, b64, blob_path, raw_http, tmp_files, RawBody,
 };
-use tests::projects::{blob_files, md5_hex, send, Reply, User};
+use tests::projects::{blob_files, md5_hex, send, start, tally, unexpected, Reply, User};
 use tests::{race, Client, ServerOptions, TestDb, TestServer};
 
 use crate::on_backends;
@@ -37,32 +37,6 @@ on_backends!(
 
 const CLIENTS: usize = 32;
 const CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
-
-fn start(db: &TestDb, processes: usize, opts: &ServerOptions) -> (Vec<TestServer>, Vec<Client>) {
-    let servers: Vec<TestServer> = (0..processes)
-        .map(|_| TestServer::spawn(db, opts))
-        .collect();
-    let clients = servers.iter().map(|s| Client::new(&s.base_url)).collect();
-    (servers, clients)
-}
-
-/// How many replies had each status.
-fn tally(replies: &[Reply]) -> BTreeMap<u16, usize> {
-    let mut counts = BTreeMap::new();
-    for r in replies {
-        *counts.entry(r.status.as_u16()).or_default() += 1;
-    }
-    counts
-}
-
-/// The answers that are not `wanted`, for failure messages.
-fn unexpected(replies: &[Reply], wanted: &[u16]) -> Vec<String> {
-    replies
-        .iter()
-        .filter(|r| !wanted.contains(&r.status.as_u16()))
-        .map(|r| format!("{} {}", r.status, r.text()))
-        .collect()
-}
 
 // ---- test bytes -------------------------------------------------------------
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tests::projects::{md5_hex, send, sorted_ids, Reply, User};
-use tests::{race, Client, ServerOptions, TestDb, TestServer};
+use tests::projects::{md5_hex, send, sorted_ids, start, tally, unexpected, Reply, User};
+use tests::{race, ServerOptions, TestDb};
 
 use crate::on_backends;
 
@@ -31,32 +31,6 @@ on_backends!(
     one_idempotency_key_makes_one_project_one_process,
     one_idempotency_key_makes_one_project_two_processes,
 );
-
-fn start(db: &TestDb, processes: usize, opts: &ServerOptions) -> (Vec<TestServer>, Vec<Client>) {
-    let servers: Vec<TestServer> = (0..processes)
-        .map(|_| TestServer::spawn(db, opts))
-        .collect();
-    let clients = servers.iter().map(|s| Client::new(&s.base_url)).collect();
-    (servers, clients)
-}
-
-/// How many replies had each status.
-fn tally(replies: &[Reply]) -> BTreeMap<u16, usize> {
-    let mut counts = BTreeMap::new();
-    for r in replies {
-        *counts.entry(r.status.as_u16()).or_default() += 1;
-    }
-    counts
-}
-
-/// The answers that are not `wanted`, for failure messages.
-fn unexpected(replies: &[Reply], wanted: &[u16]) -> Vec<String> {
-    replies
-        .iter()
-        .filter(|r| !wanted.contains(&r.status.as_u16()))
-        .map(|r| format!("{} {}", r.status, r.text()))
-        .collect()
-}
 
 // ---- G1 --------------------------------------------------------------------
 
