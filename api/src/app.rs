@@ -117,10 +117,12 @@ impl Application {
             .max_body_bytes
             .saturating_mul(3)
             .saturating_add(64 * 1024);
+        let oidc = crate::oidc::Oidc::from_config(&config);
         let state = web::Data::new(AppState {
             ctx,
             config,
             metrics,
+            oidc,
         });
 
         let mut server = HttpServer::new(move || {

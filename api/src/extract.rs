@@ -53,8 +53,25 @@ impl FromRequest for AuthUser {
         Box::pin(async move {
             let state = state.ok_or_else(Problem::internal)?;
             let token = token.ok_or(service::Error::Unauthenticated)?;
-            let user = service::auth::authenticate(&state.ctx, &token).await?;
-            Ok(AuthUser(user))
+            Ok(AuthUser(current_user(&state, &token).await?))
         })
     }
+}
+
+/// The user behind a token, refreshing the provider's tokens first when they
+/// have expired (G12: once per session however many requests race).
+pub async fn current_user(state: &AppState, token: &str) -> Result<service::auth::User, Problem> {
+    let found = service::auth::authenticate_session(&state.ctx, token).await?;
+    let Some(oidc) = state.oidc.as_ref().filter(|_| found.needs_refresh()) else {
+        return Ok(found.user);
+    };
+    service::auth::refresh_session(&state.ctx, found.session_id, async |refresh_token| {
+        oidc.refresh(&refresh_token).await.map_err(|e| {
+            tracing::warn!(error = %e, "token refresh failed");
+            service::Error::Busy
+        })
+    })
+    .await?;
+    // Groups may have changed with the new claims.
+    Ok(service::auth::authenticate(&state.ctx, token).await?)
 }

@@ -11,7 +11,7 @@ use crate::routes::{assets, auth, backpack, me, ops, projects};
     info(title = "cubby", description = "A race-free project server for Scratch 3 classrooms."),
     paths(
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
-        auth::dev_login, auth::logout,
+        auth::dev_login, auth::logout, auth::oidc_login, auth::oidc_callback,
         me::me, me::groups,
         projects::create, projects::list, projects::get, projects::body, projects::update,
         projects::delete, projects::copy, projects::set_shares, projects::versions,

@@ -8,4 +8,6 @@ pub struct AppState {
     pub ctx: service::Ctx,
     pub config: Config,
     pub metrics: PrometheusHandle,
+    /// The identity provider, when `CUBBY_OIDC_*` and `CUBBY_PUBLIC_URL` are set.
+    pub oidc: Option<crate::oidc::Oidc>,
 }

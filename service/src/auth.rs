@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use entity::{group, membership, session, user};
+use entity::{group, login_state, membership, session, user};
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -141,15 +141,24 @@ fn validate(input: &LoginInput) -> Result<BTreeMap<String, String>> {
     Ok(groups)
 }
 
+/// The identity provider's tokens kept with a session (never logged).
+#[derive(Clone, Debug)]
+pub struct UpstreamTokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub access_expires_at: Option<DateTime<Utc>>,
+}
+
 /// Get-or-creates the user and groups, syncs memberships to exactly the
-/// listed groups, and opens a session — all in one transaction.
+/// listed groups, and opens a session — all in one transaction. `upstream`
+/// are the provider's tokens for an OIDC login.
 #[tracing::instrument(skip_all, fields(user.username = %input.username))]
-pub async fn login(ctx: &Ctx, input: &LoginInput) -> Result<NewSession> {
+pub async fn login(
+    ctx: &Ctx,
+    input: &LoginInput,
+    upstream: Option<&UpstreamTokens>,
+) -> Result<NewSession> {
     let wanted_groups = validate(input)?;
-    let display_name = input
-        .display_name
-        .clone()
-        .unwrap_or_else(|| input.username.clone());
     let ttl = chrono::Duration::from_std(ctx.settings.session_ttl)
         .map_err(|e| Error::Internal(format!("session ttl: {e}")))?;
 
@@ -160,52 +169,84 @@ pub async fn login(ctx: &Ctx, input: &LoginInput) -> Result<NewSession> {
         Kind::GetOrCreate,
         async |txn| {
             let now = crate::now();
-            let groups = upsert_groups(txn, &wanted_groups, now).await?;
-            let user = lock_or_create_user(txn, input, &display_name, now).await?;
-            let memberships_changed = sync_memberships(txn, user.id, &groups, now).await?;
-            let profile_changed = user.username != input.username
-                || user.display_name != display_name
-                || user.role != input.role.as_str();
-            if profile_changed || memberships_changed {
-                // Writing the user row whenever anything changed makes a concurrent
-                // login of the same user conflict with this one (serialization
-                // failure on PostgreSQL, lock wait elsewhere) instead of working
-                // from a stale view of the memberships.
-                user::Entity::update_many()
-                    .col_expr(user::Column::Username, Expr::value(input.username.clone()))
-                    .col_expr(user::Column::DisplayName, Expr::value(display_name.clone()))
-                    .col_expr(user::Column::Role, Expr::value(input.role.as_str()))
-                    .col_expr(user::Column::UpdatedAt, Expr::value(now))
-                    .filter(user::Column::Id.eq(user.id))
-                    .exec(txn)
-                    .await?;
-            }
+            let user = sync_user(txn, input, &wanted_groups, now).await?;
             let token = new_token();
             session::Entity::insert(session::ActiveModel {
                 token_sha256: Set(token_hash(&token)),
                 user_id: Set(user.id),
                 created_at: Set(now),
                 expires_at: Set(now + ttl),
+                access_token: Set(upstream.map(|u| u.access_token.clone())),
+                refresh_token: Set(upstream.and_then(|u| u.refresh_token.clone())),
+                access_expires_at: Set(upstream.and_then(|u| u.access_expires_at)),
                 ..Default::default()
             })
             .exec_without_returning(txn)
             .await?;
-            let mut group_list: Vec<Group> = groups.into_values().collect();
-            group_list.sort_by_key(|g| g.id);
             Ok(NewSession {
                 token,
                 expires_at: now + ttl,
-                user: User {
-                    id: user.id,
-                    username: input.username.clone(),
-                    display_name: display_name.clone(),
-                    role: input.role,
-                    groups: group_list,
-                },
+                user,
             })
         },
     )
     .await
+}
+
+/// Re-syncs a user's profile and memberships from fresh claims (after an
+/// upstream token refresh), in the same kind of transaction as a login.
+pub async fn resync(ctx: &Ctx, input: &LoginInput) -> Result<User> {
+    let wanted_groups = validate(input)?;
+    tx::run(
+        &ctx.db,
+        &ctx.retry,
+        "login",
+        Kind::GetOrCreate,
+        async |txn| sync_user(txn, input, &wanted_groups, crate::now()).await,
+    )
+    .await
+}
+
+/// The body of a login: groups, user, memberships, profile.
+async fn sync_user(
+    txn: &DatabaseTransaction,
+    input: &LoginInput,
+    wanted_groups: &BTreeMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<User> {
+    let display_name = input
+        .display_name
+        .clone()
+        .unwrap_or_else(|| input.username.clone());
+    let groups = upsert_groups(txn, wanted_groups, now).await?;
+    let user = lock_or_create_user(txn, input, &display_name, now).await?;
+    let memberships_changed = sync_memberships(txn, user.id, &groups, now).await?;
+    let profile_changed = user.username != input.username
+        || user.display_name != display_name
+        || user.role != input.role.as_str();
+    if profile_changed || memberships_changed {
+        // Writing the user row whenever anything changed makes a concurrent
+        // login of the same user conflict with this one (serialization
+        // failure on PostgreSQL, lock wait elsewhere) instead of working
+        // from a stale view of the memberships.
+        user::Entity::update_many()
+            .col_expr(user::Column::Username, Expr::value(input.username.clone()))
+            .col_expr(user::Column::DisplayName, Expr::value(display_name.clone()))
+            .col_expr(user::Column::Role, Expr::value(input.role.as_str()))
+            .col_expr(user::Column::UpdatedAt, Expr::value(now))
+            .filter(user::Column::Id.eq(user.id))
+            .exec(txn)
+            .await?;
+    }
+    let mut group_list: Vec<Group> = groups.into_values().collect();
+    group_list.sort_by_key(|g| g.id);
+    Ok(User {
+        id: user.id,
+        username: input.username.clone(),
+        display_name,
+        role: input.role,
+        groups: group_list,
+    })
 }
 
 /// Inserts missing groups, renames changed ones, and returns them all keyed
@@ -354,9 +395,32 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A session as a request finds it.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub user: User,
+    pub session_id: i64,
+    /// When the provider's access token expires (OIDC sessions only).
+    pub access_expires_at: Option<DateTime<Utc>>,
+}
+
+impl Authenticated {
+    /// The provider's access token has expired or expires within 10 s.
+    pub fn needs_refresh(&self) -> bool {
+        self.access_expires_at
+            .is_some_and(|at| at <= Utc::now() + chrono::Duration::seconds(10))
+    }
+}
+
 /// The user behind a session token, or `Unauthenticated` when the token is
 /// unknown or expired.
 pub async fn authenticate(ctx: &Ctx, token: &str) -> Result<User> {
+    Ok(authenticate_session(ctx, token).await?.user)
+}
+
+/// Like [`authenticate`], with what the caller needs to keep the provider's
+/// tokens fresh.
+pub async fn authenticate_session(ctx: &Ctx, token: &str) -> Result<Authenticated> {
     if token.is_empty() || token.len() > 256 {
         return Err(Error::Unauthenticated);
     }
@@ -366,9 +430,89 @@ pub async fn authenticate(ctx: &Ctx, token: &str) -> Result<User> {
         .one(&ctx.db)
         .await?
         .ok_or(Error::Unauthenticated)?;
-    load_user(&ctx.db, session.user_id)
+    let user = load_user(&ctx.db, session.user_id)
         .await?
-        .ok_or(Error::Unauthenticated)
+        .ok_or(Error::Unauthenticated)?;
+    Ok(Authenticated {
+        user,
+        session_id: session.id,
+        access_expires_at: session
+            .refresh_token
+            .as_ref()
+            .and(session.access_expires_at),
+    })
+}
+
+/// What a refresh at the provider gave.
+#[derive(Clone, Debug)]
+pub enum Refresh {
+    /// New tokens, and the claims they carry if the provider sent them.
+    Fresh(UpstreamTokens, Option<LoginInput>),
+    /// The provider refused the refresh token: the session ends.
+    Refused,
+}
+
+/// Keeps a session's upstream tokens fresh, once however many requests race
+/// (G12): the session row is locked, the expiry re-checked under the lock,
+/// and only the request that still finds it expired calls `refresher` (the
+/// provider's token endpoint); the others wait on the lock and then see the
+/// fresh tokens. New claims re-sync the user's groups. A refused refresh
+/// deletes the session (`Unauthenticated`).
+pub async fn refresh_session<F>(ctx: &Ctx, session_id: i64, refresher: F) -> Result<()>
+where
+    F: AsyncFn(String) -> Result<Refresh>,
+{
+    let outcome = tx::run(
+        &ctx.db,
+        &ctx.retry,
+        "session.refresh",
+        Kind::Edit,
+        async |txn| {
+            let row = session::Entity::find_by_id(session_id)
+                .lock_exclusive()
+                .one(txn)
+                .await?
+                .ok_or(Error::Unauthenticated)?;
+            let still_expired = row
+                .access_expires_at
+                .is_some_and(|at| at <= Utc::now() + chrono::Duration::seconds(10));
+            let Some(refresh_token) = row.refresh_token.clone().filter(|_| still_expired) else {
+                return Ok(None); // another request refreshed it meanwhile
+            };
+            match refresher(refresh_token).await? {
+                Refresh::Refused => {
+                    session::Entity::delete_by_id(session_id).exec(txn).await?;
+                    Ok(Some(None))
+                }
+                Refresh::Fresh(tokens, claims) => {
+                    session::Entity::update_many()
+                        .col_expr(
+                            session::Column::AccessToken,
+                            Expr::value(tokens.access_token.clone()),
+                        )
+                        .col_expr(
+                            session::Column::RefreshToken,
+                            Expr::value(tokens.refresh_token.clone().or(row.refresh_token.clone())),
+                        )
+                        .col_expr(
+                            session::Column::AccessExpiresAt,
+                            Expr::value(tokens.access_expires_at),
+                        )
+                        .filter(session::Column::Id.eq(session_id))
+                        .exec(txn)
+                        .await?;
+                    Ok(Some(Some(claims)))
+                }
+            }
+        },
+    )
+    .await?;
+    match outcome {
+        None => Ok(()),
+        Some(None) => Err(Error::Unauthenticated),
+        Some(Some(Some(claims))) => resync(ctx, &claims).await.map(|_| ()),
+        Some(Some(None)) => Ok(()),
+    }
 }
 
 /// A user with their groups, or `None`.
@@ -422,4 +566,85 @@ pub async fn logout(ctx: &Ctx, token: &str) -> Result<()> {
         Ok(())
     })
     .await
+}
+
+/// An OIDC login in progress (between `/auth/login` and `/auth/callback`).
+#[derive(Clone, Debug)]
+pub struct LoginState {
+    pub pkce_verifier: String,
+    pub nonce: String,
+    pub return_to: String,
+}
+
+/// How long a started login may take.
+pub const LOGIN_STATE_MINUTES: i64 = 10;
+
+/// Remembers a started login in the database, so any instance can finish it.
+pub async fn begin_oidc_login(ctx: &Ctx, state: &str, started: &LoginState) -> Result<()> {
+    let now = crate::now();
+    tx::run(
+        &ctx.db,
+        &ctx.retry,
+        "login.begin",
+        Kind::Edit,
+        async |txn| {
+            login_state::Entity::insert(login_state::ActiveModel {
+                state: Set(token_hash(state)),
+                pkce_verifier: Set(started.pkce_verifier.clone()),
+                nonce: Set(started.nonce.clone()),
+                return_to: Set(started.return_to.clone()),
+                created_at: Set(now),
+                expires_at: Set(now + chrono::Duration::minutes(LOGIN_STATE_MINUTES)),
+                ..Default::default()
+            })
+            .exec_without_returning(txn)
+            .await?;
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// Consumes a started login: exactly once, and only within its lifetime.
+/// Unknown, expired or already used → `invalid_state`.
+pub async fn finish_oidc_login(ctx: &Ctx, state: &str) -> Result<LoginState> {
+    let invalid = || {
+        Error::invalid(
+            "invalid_state",
+            "this login is unknown, expired or already used; start again",
+        )
+    };
+    if state.is_empty() || state.len() > 512 {
+        return Err(invalid());
+    }
+    let key = token_hash(state);
+    let row = tx::run(
+        &ctx.db,
+        &ctx.retry,
+        "login.finish",
+        Kind::Edit,
+        async |txn| {
+            // The row lock makes two callbacks with one state take turns:
+            // the second finds the row gone.
+            let row = login_state::Entity::find()
+                .filter(login_state::Column::State.eq(key.clone()))
+                .lock_exclusive()
+                .one(txn)
+                .await?;
+            if let Some(row) = &row {
+                login_state::Entity::delete_by_id(row.id).exec(txn).await?;
+            }
+            Ok(row)
+        },
+    )
+    .await?
+    .ok_or_else(invalid)?;
+    if row.expires_at <= Utc::now() {
+        return Err(invalid());
+    }
+    Ok(LoginState {
+        pkce_verifier: row.pkce_verifier,
+        nonce: row.nonce,
+        return_to: row.return_to,
+    })
 }

@@ -27,6 +27,9 @@ use crate::error::{Error, Result};
 /// The `op` names passed to [`run`], so their metrics exist from start-up.
 pub const OPERATIONS: &[&str] = &[
     "login",
+    "login.begin",
+    "login.finish",
+    "session.refresh",
     "logout",
     "project.create",
     "project.copy",

@@ -14,6 +14,7 @@
 pub mod assets;
 mod client;
 mod db;
+pub mod oidc;
 pub mod projects;
 mod race;
 pub mod server;

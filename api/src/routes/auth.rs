@@ -60,7 +60,7 @@ pub async fn dev_login(
             })
             .collect(),
     };
-    let session = service::auth::login(&state.ctx, &input).await?;
+    let session = service::auth::login(&state.ctx, &input, None).await?;
     let max_age = (session.expires_at - chrono::Utc::now())
         .num_seconds()
         .max(0);
@@ -107,4 +107,119 @@ pub struct LogoutQuery {
 /// treat as another host).
 pub fn is_same_origin_path(path: &str) -> bool {
     path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\")
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct LoginQuery {
+    /// Where to go after logging in: a path on this site (default `/`).
+    return_to: Option<String>,
+}
+
+fn oidc(state: &AppState) -> Result<&crate::oidc::Oidc, Problem> {
+    // While OIDC is not configured the route does not exist.
+    state.oidc.as_ref().ok_or_else(Problem::not_found)
+}
+
+fn provider_problem(err: crate::oidc::OidcError) -> Problem {
+    match err {
+        crate::oidc::OidcError::Unavailable(msg) => {
+            tracing::warn!(error = %msg, "identity provider unavailable");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider_unavailable",
+                "the identity provider cannot be reached; try again",
+            )
+        }
+        crate::oidc::OidcError::Refused(msg) => {
+            tracing::warn!(error = %msg, "OIDC login refused");
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "login_refused",
+                "the identity provider's answer was not accepted; start the login again",
+            )
+        }
+    }
+}
+
+/// Start an OIDC login: 302 to the identity provider (code flow, PKCE S256,
+/// `state`, `nonce`). 404 while OIDC is not configured.
+#[utoipa::path(get, path = "/auth/login", tag = "auth", params(LoginQuery),
+    responses((status = 302, description = "to the identity provider"),
+              (status = 400, body = ProblemDto, description = "return_to is not a path on this site"),
+              (status = 404, body = ProblemDto, description = "OIDC is not configured")))]
+pub async fn oidc_login(
+    state: web::Data<AppState>,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, Problem> {
+    let oidc = oidc(&state)?;
+    let return_to = query.return_to.clone().unwrap_or_else(|| "/".into());
+    if !is_same_origin_path(&return_to) || return_to.len() > 2000 {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_return_to",
+            "return_to must be a path on this site",
+        ));
+    }
+    let started = oidc.start().await.map_err(provider_problem)?;
+    let login = service::auth::LoginState {
+        pkce_verifier: started.pkce_verifier,
+        nonce: started.nonce,
+        return_to,
+    };
+    service::auth::begin_oidc_login(&state.ctx, &started.state, &login).await?;
+    Ok(HttpResponse::Found()
+        .insert_header((actix_web::http::header::LOCATION, started.authorize_url))
+        .finish())
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// Finish an OIDC login: the state is consumed once, the code exchanged and
+/// the ID token validated; the user and groups are synced exactly as the dev
+/// login does; 302 to `return_to` with the session cookie.
+#[utoipa::path(get, path = "/auth/callback", tag = "auth", params(CallbackQuery),
+    responses((status = 302, description = "logged in, to return_to"),
+              (status = 400, body = ProblemDto, description = "invalid_state, login_refused")))]
+pub async fn oidc_callback(
+    state: web::Data<AppState>,
+    query: web::Query<CallbackQuery>,
+) -> Result<HttpResponse, Problem> {
+    let oidc = oidc(&state)?;
+    let login =
+        service::auth::finish_oidc_login(&state.ctx, query.state.as_deref().unwrap_or("")).await?;
+    if let Some(error) = &query.error {
+        tracing::info!(oidc.error = %error, "the identity provider ended the login");
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "login_refused",
+            "the identity provider did not log you in",
+        ));
+    }
+    let code = query
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "invalid_input", "code is missing"))?;
+    let (input, tokens) = oidc
+        .finish(code, &login.pkce_verifier, &login.nonce)
+        .await
+        .map_err(provider_problem)?;
+    let session = service::auth::login(&state.ctx, &input, Some(&tokens)).await?;
+    let max_age = (session.expires_at - chrono::Utc::now())
+        .num_seconds()
+        .max(0);
+    let return_to = if is_same_origin_path(&login.return_to) {
+        login.return_to
+    } else {
+        "/".to_owned()
+    };
+    Ok(HttpResponse::Found()
+        .insert_header((actix_web::http::header::LOCATION, return_to))
+        .cookie(session_cookie(&state, &session.token, max_age))
+        .finish())
 }

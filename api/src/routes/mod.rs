@@ -52,6 +52,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
         .service(resource("/api/v1/openapi.json").route(web::get().to(ops::openapi)))
         .service(resource("/auth/dev/login").route(web::post().to(auth::dev_login)))
         .service(resource("/auth/logout").route(web::post().to(auth::logout)))
+        .service(resource("/auth/login").route(web::get().to(auth::oidc_login)))
+        .service(resource("/auth/callback").route(web::get().to(auth::oidc_callback)))
         .service(resource("/api/v1/me").route(web::get().to(me::me)))
         .service(resource("/api/v1/groups").route(web::get().to(me::groups)))
         .service(

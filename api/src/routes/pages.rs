@@ -204,7 +204,7 @@ pub async fn dev_login_form(
         role,
         groups,
     };
-    let session = service::auth::login(&state.ctx, &input).await?;
+    let session = service::auth::login(&state.ctx, &input, None).await?;
     let max_age = (session.expires_at - chrono::Utc::now())
         .num_seconds()
         .max(0);

@@ -12,6 +12,8 @@ mod g13_retry;
 mod g4_login_race;
 mod login;
 mod migrations;
+mod oidc_login;
+mod oidc_provider;
 mod ops;
 mod pages;
 mod projects;

@@ -209,6 +209,8 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/openapi.json", "get"),
         ("/auth/dev/login", "post"),
         ("/auth/logout", "post"),
+        ("/auth/login", "get"),
+        ("/auth/callback", "get"),
         ("/api/v1/me", "get"),
         ("/api/v1/groups", "get"),
         ("/api/v1/groups/{id}/projects", "get"),

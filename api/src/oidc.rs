@@ -1,0 +1,331 @@
+//! The OIDC relying party: provider discovery, the authorization-code flow
+//! with PKCE S256, `state` and `nonce`, ID-token validation (issuer,
+//! audience, signature, expiry, nonce — by the `openidconnect` crate), and
+//! refresh. Claims become a [`LoginInput`] for `service::auth::login`, the
+//! same get-or-create the dev login uses.
+//!
+//! Discovery runs on first use and is cached, so cubby starts even while the
+//! identity provider is briefly unreachable.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
+use openidconnect::{
+    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse,
+};
+use serde_json::Value;
+use service::auth::{GroupClaim, LoginInput, Refresh, Role, UpstreamTokens};
+use tokio::sync::OnceCell;
+
+use crate::config::Config;
+
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// Why an OIDC step failed. Messages are for the server log only.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    #[error("identity provider unavailable: {0}")]
+    Unavailable(String),
+    #[error("login refused: {0}")]
+    Refused(String),
+}
+
+struct Discovered {
+    client: Client,
+    userinfo_url: Option<String>,
+}
+
+/// The configured provider (from `CUBBY_OIDC_*` and `CUBBY_PUBLIC_URL`).
+pub struct Oidc {
+    issuer: String,
+    client_id: String,
+    client_secret: Option<String>,
+    redirect_url: String,
+    groups_claim: String,
+    role_claim: String,
+    http: openidconnect::reqwest::Client,
+    discovered: OnceCell<Discovered>,
+}
+
+/// A login to send the browser to.
+pub struct Started {
+    pub authorize_url: String,
+    pub state: String,
+    pub pkce_verifier: String,
+    pub nonce: String,
+}
+
+impl Oidc {
+    /// `None` unless issuer, client id and public URL are all set.
+    pub fn from_config(config: &Config) -> Option<Oidc> {
+        let issuer = config.oidc_issuer.clone()?;
+        let client_id = config.oidc_client_id.clone()?;
+        let public = config.public_url.clone()?;
+        let http = openidconnect::reqwest::ClientBuilder::new()
+            // Following redirects would expose the token calls to SSRF.
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .ok()?;
+        Some(Oidc {
+            issuer,
+            client_id,
+            client_secret: config.oidc_client_secret.clone(),
+            redirect_url: format!("{}/auth/callback", public.trim_end_matches('/')),
+            groups_claim: config.oidc_groups_claim.clone(),
+            role_claim: config.oidc_role_claim.clone(),
+            http,
+            discovered: OnceCell::new(),
+        })
+    }
+
+    async fn discovered(&self) -> Result<&Discovered, OidcError> {
+        self.discovered
+            .get_or_try_init(|| async {
+                let issuer = IssuerUrl::new(self.issuer.clone())
+                    .map_err(|e| OidcError::Unavailable(format!("issuer URL: {e}")))?;
+                let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+                    .await
+                    .map_err(|e| OidcError::Unavailable(format!("discovery: {e}")))?;
+                let userinfo_url = metadata.userinfo_endpoint().map(|u| u.url().to_string());
+                let redirect = RedirectUrl::new(self.redirect_url.clone())
+                    .map_err(|e| OidcError::Unavailable(format!("redirect URL: {e}")))?;
+                let client = CoreClient::from_provider_metadata(
+                    metadata,
+                    ClientId::new(self.client_id.clone()),
+                    self.client_secret.clone().map(ClientSecret::new),
+                )
+                .set_redirect_uri(redirect);
+                Ok(Discovered {
+                    client,
+                    userinfo_url,
+                })
+            })
+            .await
+    }
+
+    /// A new authorization request (code flow, PKCE S256, state, nonce).
+    pub async fn start(&self) -> Result<Started, OidcError> {
+        let d = self.discovered().await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = d
+            .client
+            .authorize_url(
+                AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("profile".into()))
+            .add_scope(Scope::new("offline_access".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        Ok(Started {
+            authorize_url: url.to_string(),
+            state: state.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+            nonce: nonce.secret().clone(),
+        })
+    }
+
+    /// Exchanges the code and validates the ID token; returns who logged in
+    /// and the tokens to keep with the session.
+    pub async fn finish(
+        &self,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+    ) -> Result<(LoginInput, UpstreamTokens), OidcError> {
+        let d = self.discovered().await?;
+        let response = d
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| OidcError::Unavailable(format!("token endpoint: {e}")))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| OidcError::Refused(format!("code exchange: {e}")))?;
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| OidcError::Refused("no ID token".into()))?;
+        let expected = Nonce::new(nonce.to_owned());
+        id_token
+            .claims(&d.client.id_token_verifier(), &expected)
+            .map_err(|e| OidcError::Refused(format!("ID token: {e}")))?;
+        let claims = self
+            .claims_of(d, &id_token.to_string(), response.access_token().secret())
+            .await?;
+        Ok((self.login_input(&claims)?, tokens_of(&response)))
+    }
+
+    /// Uses the refresh token; `Refused` when the provider says no.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Refresh, OidcError> {
+        let d = self.discovered().await?;
+        let token = RefreshToken::new(refresh_token.to_owned());
+        let response = match d
+            .client
+            .exchange_refresh_token(&token)
+            .map_err(|e| OidcError::Unavailable(format!("token endpoint: {e}")))?
+            .request_async(&self.http)
+            .await
+        {
+            Ok(r) => r,
+            Err(openidconnect::RequestTokenError::ServerResponse(e)) => {
+                tracing::info!(error = %e, "the provider refused a refresh; ending the session");
+                return Ok(Refresh::Refused);
+            }
+            Err(e) => return Err(OidcError::Unavailable(format!("refresh: {e}"))),
+        };
+        let mut tokens = tokens_of(&response);
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = Some(refresh_token.to_owned());
+        }
+        // New claims, if the provider sent a (valid) ID token with the refresh.
+        let claims = match response.id_token() {
+            Some(id_token) => {
+                let no_nonce = |_: Option<&Nonce>| Ok::<(), String>(());
+                match id_token.claims(&d.client.id_token_verifier(), no_nonce) {
+                    Ok(_) => {
+                        let all = self
+                            .claims_of(d, &id_token.to_string(), response.access_token().secret())
+                            .await?;
+                        self.login_input(&all).ok()
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ignoring an invalid ID token from a refresh");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        Ok(Refresh::Fresh(tokens, claims))
+    }
+
+    /// All claims: the (already verified) ID token's payload, completed by
+    /// the userinfo endpoint for what it lacks.
+    async fn claims_of(
+        &self,
+        d: &Discovered,
+        id_token: &str,
+        access_token: &str,
+    ) -> Result<HashMap<String, Value>, OidcError> {
+        let payload = id_token
+            .split('.')
+            .nth(1)
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .and_then(|bytes| serde_json::from_slice::<HashMap<String, Value>>(&bytes).ok())
+            .ok_or_else(|| OidcError::Refused("unreadable ID token payload".into()))?;
+        let mut claims = payload;
+        let wanted = [
+            self.groups_claim.as_str(),
+            self.role_claim.as_str(),
+            "preferred_username",
+            "name",
+        ];
+        if wanted.iter().any(|c| !claims.contains_key(*c)) {
+            if let Some(url) = &d.userinfo_url {
+                if let Ok(resp) = self.http.get(url).bearer_auth(access_token).send().await {
+                    if let Ok(info) = resp.json::<HashMap<String, Value>>().await {
+                        // The userinfo subject must be the ID token's.
+                        if info.get("sub") == claims.get("sub") {
+                            for (k, v) in info {
+                                claims.entry(k).or_insert(v);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(claims)
+    }
+
+    /// CONTRACT.md's mapping from claims to a user.
+    fn login_input(&self, claims: &HashMap<String, Value>) -> Result<LoginInput, OidcError> {
+        let text = |k: &str| {
+            claims
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let sub = text("sub").ok_or_else(|| OidcError::Refused("no sub claim".into()))?;
+        let username = text("preferred_username").unwrap_or(sub).to_owned();
+        // A single string, or a list of roles (as some providers send).
+        let is_teacher = match claims.get(&self.role_claim) {
+            Some(Value::String(r)) => r == "teacher",
+            Some(Value::Array(rs)) => rs.iter().any(|r| r.as_str() == Some("teacher")),
+            _ => false,
+        };
+        let role = if is_teacher {
+            Role::Teacher
+        } else {
+            Role::Student
+        };
+        Ok(LoginInput {
+            subject: format!("oidc|{sub}"),
+            display_name: text("name").map(str::to_owned),
+            username,
+            role,
+            groups: groups_of(claims.get(&self.groups_claim)),
+        })
+    }
+}
+
+/// Groups: a list of strings (each is id and name) or of `{"id", "name"}`.
+fn groups_of(claim: Option<&Value>) -> Vec<GroupClaim> {
+    let Some(Value::Array(items)) = claim else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Value::String(s) if !s.is_empty() => Some(GroupClaim {
+                external_id: s.clone(),
+                name: s.clone(),
+            }),
+            Value::Object(o) => {
+                let id = match o.get("id")? {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => return None,
+                };
+                let name = o
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&id)
+                    .to_owned();
+                Some(GroupClaim {
+                    external_id: id,
+                    name,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn tokens_of<T: OAuth2TokenResponse>(response: &T) -> UpstreamTokens {
+    let expires_at: Option<DateTime<Utc>> = response
+        .expires_in()
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .map(|d| Utc::now() + d);
+    UpstreamTokens {
+        access_token: response.access_token().secret().clone(),
+        refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+        access_expires_at: expires_at,
+    }
+}
