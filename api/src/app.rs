@@ -118,11 +118,24 @@ impl Application {
             .saturating_mul(3)
             .saturating_add(64 * 1024);
         let oidc = crate::oidc::Oidc::from_config(&config);
+        let login_limits = crate::ratelimit::LoginLimits::new(
+            config.login_rate_per_ip,
+            config.login_rate_per_user,
+        );
         let state = web::Data::new(AppState {
             ctx,
             config,
             metrics,
             oidc,
+            login_limits,
+        });
+        let limits = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limits.login_limits.shrink();
+            }
         });
 
         let mut server = HttpServer::new(move || {
@@ -134,6 +147,14 @@ impl Application {
                         .content_type_required(false)
                         .error_handler(move |err, _req| json_error(err, max_body).into()),
                 )
+                .app_data(web::FormConfig::default().error_handler(|_err, _req| {
+                    crate::problem::Problem::new(
+                        actix_web::http::StatusCode::BAD_REQUEST,
+                        "invalid_input",
+                        "the form is missing fields or malformed",
+                    )
+                    .into()
+                }))
                 .app_data(
                     web::QueryConfig::default().error_handler(|err, _req| query_error(err).into()),
                 )

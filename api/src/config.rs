@@ -117,6 +117,25 @@ pub struct Config {
     )]
     pub session_ttl_hours: u64,
 
+    /// Login attempts per minute from one IP address (a school behind one
+    /// NAT shares an address: keep it generous); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "CUBBY_LOGIN_RATE_PER_IP",
+        default_value_t = 600,
+        global = true
+    )]
+    pub login_rate_per_ip: u32,
+
+    /// Login attempts per minute for one username (dev login); 0 turns it off.
+    #[arg(
+        long,
+        env = "CUBBY_LOGIN_RATE_PER_USER",
+        default_value_t = 60,
+        global = true
+    )]
+    pub login_rate_per_user: u32,
+
     /// Projects one user may own.
     #[arg(
         long,

@@ -18,6 +18,7 @@ pub mod extract;
 pub mod oidc;
 pub mod openapi;
 pub mod problem;
+pub mod ratelimit;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

@@ -44,6 +44,8 @@ pub enum OidcError {
 struct Discovered {
     client: Client,
     userinfo_url: Option<String>,
+    /// RP-initiated logout, when the provider offers it.
+    end_session_url: Option<String>,
 }
 
 /// The configured provider (from `CUBBY_OIDC_*` and `CUBBY_PUBLIC_URL`).
@@ -99,6 +101,7 @@ impl Oidc {
                     .await
                     .map_err(|e| OidcError::Unavailable(format!("discovery: {e}")))?;
                 let userinfo_url = metadata.userinfo_endpoint().map(|u| u.url().to_string());
+                let end_session_url = self.end_session_endpoint().await;
                 let redirect = RedirectUrl::new(self.redirect_url.clone())
                     .map_err(|e| OidcError::Unavailable(format!("redirect URL: {e}")))?;
                 let client = CoreClient::from_provider_metadata(
@@ -110,9 +113,38 @@ impl Oidc {
                 Ok(Discovered {
                     client,
                     userinfo_url,
+                    end_session_url,
                 })
             })
             .await
+    }
+
+    /// `end_session_endpoint` from the discovery document (not among the
+    /// core metadata fields the `openidconnect` crate parses).
+    async fn end_session_endpoint(&self) -> Option<String> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer.trim_end_matches('/')
+        );
+        let doc: serde_json::Value = self.http.get(url).send().await.ok()?.json().await.ok()?;
+        doc.get("end_session_endpoint")?.as_str().map(str::to_owned)
+    }
+
+    /// Where to send the browser to log out at the provider too, coming back
+    /// to `after` (a URL on this site); `None` when the provider has no
+    /// end-session endpoint.
+    pub async fn logout_url(&self, after: &str) -> Option<String> {
+        let d = self.discovered().await.ok()?;
+        let mut url = openidconnect::url::Url::parse(d.end_session_url.as_deref()?).ok()?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.client_id)
+            .append_pair("post_logout_redirect_uri", after);
+        Some(url.to_string())
+    }
+
+    /// The public base URL (for post-logout redirects).
+    pub fn public_base(&self) -> &str {
+        self.redirect_url.trim_end_matches("/auth/callback")
     }
 
     /// A new authorization request (code flow, PKCE S256, state, nonce).

@@ -74,7 +74,9 @@ impl ResponseError for Problem {
     fn error_response(&self) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status);
         resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE
+            || self.status == StatusCode::TOO_MANY_REQUESTS
+        {
             resp.insert_header((header::RETRY_AFTER, "1"));
         }
         if self.status == StatusCode::UNAUTHORIZED {

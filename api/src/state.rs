@@ -10,4 +10,6 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The identity provider, when `CUBBY_OIDC_*` and `CUBBY_PUBLIC_URL` are set.
     pub oidc: Option<crate::oidc::Oidc>,
+    /// Login attempts per IP and per username.
+    pub login_limits: crate::ratelimit::LoginLimits,
 }

@@ -40,12 +40,15 @@ fn parse_role(role: Option<&str>) -> Result<Role, Problem> {
               (status = 404, body = ProblemDto), (status = 503, body = ProblemDto)))]
 pub async fn dev_login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<DevLoginRequest>,
 ) -> Result<HttpResponse, Problem> {
     if !state.config.dev_login {
         return Err(Problem::not_found());
     }
+    state.login_limits.check_ip(&req)?;
     let body = body.into_inner();
+    state.login_limits.check_user(&body.username)?;
     let input = LoginInput {
         subject: format!("dev|{}", body.username),
         username: body.username,
@@ -74,7 +77,8 @@ pub async fn dev_login(
 
 /// End the session server-side and clear the cookie. Idempotent: 204 also
 /// when there was no session. With `?next=/path` (the home page's form) it
-/// answers 303 to that same-origin path instead.
+/// answers 303: to the provider's end-session endpoint (RP-initiated logout,
+/// back to `next`) when OIDC offers one, else to `next`.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
     responses((status = 204, description = "logged out")))]
 pub async fn logout(
@@ -89,9 +93,20 @@ pub async fn logout(
     gone.make_removal();
     let next = query.next.as_deref().filter(|n| is_same_origin_path(n));
     let mut resp = match next {
-        Some(path) => HttpResponse::SeeOther()
-            .insert_header((actix_web::http::header::LOCATION, path.to_owned()))
-            .finish(),
+        Some(path) => {
+            // From a page: also log out at the identity provider when it
+            // offers RP-initiated logout, coming back to `next`.
+            let target = match &state.oidc {
+                Some(oidc) => oidc
+                    .logout_url(&format!("{}{path}", oidc.public_base()))
+                    .await
+                    .unwrap_or_else(|| path.to_owned()),
+                None => path.to_owned(),
+            };
+            HttpResponse::SeeOther()
+                .insert_header((actix_web::http::header::LOCATION, target))
+                .finish()
+        }
         None => HttpResponse::NoContent().finish(),
     };
     resp.add_cookie(&gone).map_err(|_| Problem::internal())?;
@@ -149,9 +164,11 @@ fn provider_problem(err: crate::oidc::OidcError) -> Problem {
               (status = 404, body = ProblemDto, description = "OIDC is not configured")))]
 pub async fn oidc_login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, Problem> {
     let oidc = oidc(&state)?;
+    state.login_limits.check_ip(&req)?;
     let return_to = query.return_to.clone().unwrap_or_else(|| "/".into());
     if !is_same_origin_path(&return_to) || return_to.len() > 2000 {
         return Err(Problem::new(
@@ -187,9 +204,11 @@ pub struct CallbackQuery {
               (status = 400, body = ProblemDto, description = "invalid_state, login_refused")))]
 pub async fn oidc_callback(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, Problem> {
     let oidc = oidc(&state)?;
+    state.login_limits.check_ip(&req)?;
     let login =
         service::auth::finish_oidc_login(&state.ctx, query.state.as_deref().unwrap_or("")).await?;
     if let Some(error) = &query.error {
@@ -209,6 +228,7 @@ pub async fn oidc_callback(
         .finish(code, &login.pkce_verifier, &login.nonce)
         .await
         .map_err(provider_problem)?;
+    state.login_limits.check_user(&input.username)?;
     let session = service::auth::login(&state.ctx, &input, Some(&tokens)).await?;
     let max_age = (session.expires_at - chrono::Utc::now())
         .num_seconds()

@@ -177,12 +177,15 @@ fn see_other(location: &str) -> HttpResponse {
 /// `POST /auth/dev/login`), then back to `/`.
 pub async fn dev_login_form(
     state: web::Data<AppState>,
+    req: HttpRequest,
     form: web::Form<DevLoginForm>,
 ) -> Result<HttpResponse, Problem> {
     if !state.config.dev_login {
         return Err(Problem::not_found());
     }
+    state.login_limits.check_ip(&req)?;
     let form = form.into_inner();
+    state.login_limits.check_user(&form.username)?;
     let groups = form
         .groups
         .split(',')

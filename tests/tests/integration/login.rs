@@ -222,3 +222,36 @@ async fn serve_refuses_dev_login_on_a_non_loopback_bind() {
         .expect("must refuse to start");
     assert!(err.contains("loopback"), "{err}");
 }
+
+#[tokio::test]
+async fn logins_are_rate_limited_per_username_and_per_ip() {
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let opts = ServerOptions::default()
+        .with("CUBBY_LOGIN_RATE_PER_USER", 3)
+        .with("CUBBY_LOGIN_RATE_PER_IP", 5);
+    let server = TestServer::spawn(&db, &opts);
+    let api = Client::new(&server.base_url);
+    let login = |name: &'static str| {
+        let api = api.clone();
+        async move {
+            api.http
+                .post(api.url("/auth/dev/login"))
+                .json(&json!({"username": name}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(login("amy").await.status(), StatusCode::OK);
+    }
+    let resp = login("amy").await;
+    assert_eq!(resp.headers()["retry-after"], "1");
+    expect_problem(resp, StatusCode::TOO_MANY_REQUESTS, "too_many_requests").await;
+    // Another user from the same address still gets in, until the address's
+    // own limit (5 a minute; the refused attempt counted too) is reached.
+    assert_eq!(login("ben").await.status(), StatusCode::OK);
+    let resp = login("cat").await;
+    expect_problem(resp, StatusCode::TOO_MANY_REQUESTS, "too_many_requests").await;
+    assert_eq!(db.count("sessions", "").await, 4);
+}

@@ -88,6 +88,39 @@ async fn an_oidc_login_ends_logged_in_with_the_claimed_groups(db: TestDb) {
         (Some("student"), vec!["7b".to_owned()])
     );
     assert_eq!(db.count("groups", "").await, 2);
+
+    // Logging out from a page also offers RP-initiated logout at the provider.
+    let end_session = provider.discovery().await["end_session_endpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = http
+        .post(server.url("/auth/logout?next=/"))
+        .header("cookie", format!("cubby_session={}", bob.token()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&end_session), "{location}");
+    let target = reqwest::Url::parse(&location).unwrap();
+    let params: std::collections::HashMap<_, _> = target.query_pairs().into_owned().collect();
+    assert_eq!(params["client_id"], oidc::CLIENT_ID);
+    assert_eq!(
+        params["post_logout_redirect_uri"],
+        format!("{}/", server.base_url)
+    );
+    let (status, _) = api.get("/api/v1/me", Some(bob.token())).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the session is gone server-side"
+    );
 }
 
 async fn bad_reused_and_tampered_logins_are_refused(db: TestDb) {
