@@ -217,3 +217,35 @@ pub async fn raw_http(
     .await
     .expect("raw request task")
 }
+
+/// Small files of each kind: the format's magic bytes, then `tag` (so two
+/// tags make two different assets). Enough for cubby, which stores bytes.
+pub fn with_magic(magic: &[u8], tag: &str) -> Vec<u8> {
+    let mut bytes = magic.to_vec();
+    bytes.extend_from_slice(tag.as_bytes());
+    bytes
+}
+
+pub fn svg(tag: &str) -> Vec<u8> {
+    format!("<svg xmlns=\"http://www.w3.org/2000/svg\"><text>{tag}</text></svg>").into_bytes()
+}
+
+pub fn png(tag: &str) -> Vec<u8> {
+    with_magic(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", tag)
+}
+
+pub fn jpeg(tag: &str) -> Vec<u8> {
+    with_magic(b"\xff\xd8\xff\xe0\0\x10JFIF\0", tag)
+}
+
+pub fn wav(tag: &str) -> Vec<u8> {
+    with_magic(b"RIFF\x24\0\0\0WAVEfmt ", tag)
+}
+
+pub fn mp3(tag: &str) -> Vec<u8> {
+    with_magic(b"ID3\x03\0\0\0\0\0\0", tag)
+}
+
+pub fn zip(tag: &str) -> Vec<u8> {
+    with_magic(b"PK\x03\x04\x14\0\0\0", tag)
+}

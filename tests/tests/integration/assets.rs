@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tests::assets::{
-    assert_files_are_exactly_the_assets, b64, blob_path, raw_http, tmp_files, RawBody,
+    assert_files_are_exactly_the_assets, b64, blob_path, jpeg, mp3, png, raw_http, svg, tmp_files,
+    wav, with_magic, zip, RawBody,
 };
 use tests::projects::{blob_files, md5_hex, send, start, tally, unexpected, Reply, User};
 use tests::{race, Client, ServerOptions, TestDb, TestServer};
@@ -39,36 +40,6 @@ const CLIENTS: usize = 32;
 const CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 // ---- test bytes -------------------------------------------------------------
-
-fn svg(tag: &str) -> Vec<u8> {
-    format!("<svg xmlns=\"http://www.w3.org/2000/svg\"><text>{tag}</text></svg>").into_bytes()
-}
-
-fn with_magic(magic: &[u8], tag: &str) -> Vec<u8> {
-    let mut bytes = magic.to_vec();
-    bytes.extend_from_slice(tag.as_bytes());
-    bytes
-}
-
-fn png(tag: &str) -> Vec<u8> {
-    with_magic(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", tag)
-}
-
-fn jpeg(tag: &str) -> Vec<u8> {
-    with_magic(b"\xff\xd8\xff\xe0\0\x10JFIF\0", tag)
-}
-
-fn wav(tag: &str) -> Vec<u8> {
-    with_magic(b"RIFF\x24\0\0\0WAVEfmt ", tag)
-}
-
-fn mp3(tag: &str) -> Vec<u8> {
-    with_magic(b"ID3\x03\0\0\0\0\0\0", tag)
-}
-
-fn zip(tag: &str) -> Vec<u8> {
-    with_magic(b"PK\x03\x04\x14\0\0\0", tag)
-}
 
 /// `len` pseudo-random bytes (every byte value occurs), different per `seed`.
 fn noise(len: usize, seed: u64) -> Vec<u8> {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
-use tests::assets::{b64, raw_http, RawBody};
+use tests::assets::{b64, jpeg, mp3, png, raw_http, svg, wav, zip, RawBody};
 use tests::projects::{etag, md5_hex, send, Reply, User};
 use tests::{race, Client, ServerOptions, TestDb, TestServer};
 
@@ -217,36 +217,6 @@ async fn expect_versions(user: &User, id: i64, author: i64, bodies: &[String]) {
 }
 
 // ---- test bytes -------------------------------------------------------------------
-
-fn with_magic(magic: &[u8], tag: &str) -> Vec<u8> {
-    let mut bytes = magic.to_vec();
-    bytes.extend_from_slice(tag.as_bytes());
-    bytes
-}
-
-fn svg(tag: &str) -> Vec<u8> {
-    format!("<svg xmlns=\"http://www.w3.org/2000/svg\"><text>{tag}</text></svg>").into_bytes()
-}
-
-fn png(tag: &str) -> Vec<u8> {
-    with_magic(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", tag)
-}
-
-fn jpeg(tag: &str) -> Vec<u8> {
-    with_magic(b"\xff\xd8\xff\xe0\0\x10JFIF\0", tag)
-}
-
-fn wav(tag: &str) -> Vec<u8> {
-    with_magic(b"RIFF\x24\0\0\0WAVEfmt ", tag)
-}
-
-fn mp3(tag: &str) -> Vec<u8> {
-    with_magic(b"ID3\x03\0\0\0\0\0\0", tag)
-}
-
-fn zip(tag: &str) -> Vec<u8> {
-    with_magic(b"PK\x03\x04\x14\0\0\0", tag)
-}
 
 /// `{md5}.{ext}` of `bytes`.
 fn asset_name(bytes: &[u8], ext: &str) -> String {
