@@ -68,6 +68,25 @@ pub struct LoginInput {
     pub groups: Vec<GroupClaim>,
 }
 
+impl LoginInput {
+    /// A development login (`CUBBY_DEV_LOGIN`): the subject is derived from
+    /// the username, in a namespace no identity provider's subject uses.
+    pub fn dev(
+        username: String,
+        display_name: Option<String>,
+        role: Role,
+        groups: Vec<GroupClaim>,
+    ) -> Self {
+        Self {
+            subject: format!("dev|{username}"),
+            username,
+            display_name,
+            role,
+            groups,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
     pub id: i64,

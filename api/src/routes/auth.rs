@@ -22,6 +22,14 @@ pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> Cooki
         .finish()
 }
 
+/// The cookie of a new login session, living as long as the session.
+pub fn login_cookie(state: &AppState, session: &service::auth::NewSession) -> Cookie<'static> {
+    let max_age = (session.expires_at - chrono::Utc::now())
+        .num_seconds()
+        .max(0);
+    session_cookie(state, &session.token, max_age)
+}
+
 fn parse_role(role: Option<&str>) -> Result<Role, Problem> {
     match role {
         None | Some("student") => Ok(Role::Student),
@@ -49,26 +57,19 @@ pub async fn dev_login(
     state.login_limits.check_ip(&req)?;
     let body = body.into_inner();
     state.login_limits.check_user(&body.username)?;
-    let input = LoginInput {
-        subject: format!("dev|{}", body.username),
-        username: body.username,
-        display_name: body.display_name,
-        role: parse_role(body.role.as_deref())?,
-        groups: body
-            .groups
-            .into_iter()
-            .map(|g| GroupClaim {
-                external_id: g.external_id,
-                name: g.name,
-            })
-            .collect(),
-    };
+    let groups = body
+        .groups
+        .into_iter()
+        .map(|g| GroupClaim {
+            external_id: g.external_id,
+            name: g.name,
+        })
+        .collect();
+    let role = parse_role(body.role.as_deref())?;
+    let input = LoginInput::dev(body.username, body.display_name, role, groups);
     let session = service::auth::login(&state.ctx, &input, None).await?;
-    let max_age = (session.expires_at - chrono::Utc::now())
-        .num_seconds()
-        .max(0);
     Ok(HttpResponse::Ok()
-        .cookie(session_cookie(&state, &session.token, max_age))
+        .cookie(login_cookie(&state, &session))
         .json(LoginResponse {
             token: session.token,
             user: UserDto::from(session.user),
@@ -230,9 +231,6 @@ pub async fn oidc_callback(
         .map_err(provider_problem)?;
     state.login_limits.check_user(&input.username)?;
     let session = service::auth::login(&state.ctx, &input, Some(&tokens)).await?;
-    let max_age = (session.expires_at - chrono::Utc::now())
-        .num_seconds()
-        .max(0);
     let return_to = if is_same_origin_path(&login.return_to) {
         login.return_to
     } else {
@@ -240,6 +238,6 @@ pub async fn oidc_callback(
     };
     Ok(HttpResponse::Found()
         .insert_header((actix_web::http::header::LOCATION, return_to))
-        .cookie(session_cookie(&state, &session.token, max_age))
+        .cookie(login_cookie(&state, &session))
         .finish())
 }

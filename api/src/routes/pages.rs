@@ -15,9 +15,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Deserialize;
 
-use crate::extract::session_token;
+use crate::extract::{current_user, session_token};
 use crate::problem::Problem;
-use crate::routes::auth::session_cookie;
+use crate::routes::auth::login_cookie;
 use crate::state::AppState;
 use service::auth::{GroupClaim, LoginInput, Role, User};
 use service::projects::{self, Project, Scope};
@@ -25,7 +25,7 @@ use service::projects::{self, Project, Scope};
 /// The logged-in user, or `None` (a bad or expired token is just "logged out" here).
 async fn viewer(state: &AppState, req: &HttpRequest) -> Option<User> {
     let token = session_token(req)?;
-    service::auth::authenticate(&state.ctx, &token).await.ok()
+    current_user(state, &token).await.ok()
 }
 
 fn page(title: &str, body: Markup) -> HttpResponse {
@@ -200,19 +200,10 @@ pub async fn dev_login_form(
         Some("teacher") => Role::Teacher,
         _ => Role::Student,
     };
-    let input = LoginInput {
-        subject: format!("dev|{}", form.username),
-        username: form.username,
-        display_name: None,
-        role,
-        groups,
-    };
+    let input = LoginInput::dev(form.username, None, role, groups);
     let session = service::auth::login(&state.ctx, &input, None).await?;
-    let max_age = (session.expires_at - chrono::Utc::now())
-        .num_seconds()
-        .max(0);
     let mut resp = see_other("/");
-    resp.add_cookie(&session_cookie(&state, &session.token, max_age))
+    resp.add_cookie(&login_cookie(&state, &session))
         .map_err(|_| Problem::internal())?;
     Ok(resp)
 }
