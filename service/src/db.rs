@@ -63,7 +63,15 @@ pub async fn connect(url: &str, pool: &PoolSettings) -> Result<DatabaseConnectio
             .create_if_missing(true)
     });
     let pg_lock_timeout = format!("{}ms", lock_timeout.as_millis().max(1));
-    opts.map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", pg_lock_timeout.as_str())]));
+    // Edits run at READ COMMITTED (see `tx`). Making it the session default
+    // here, rather than a `SET TRANSACTION` in every edit, saves a round
+    // trip per write transaction; get-or-create still sets REPEATABLE READ.
+    opts.map_sqlx_postgres_opts(move |o| {
+        o.options([
+            ("lock_timeout", pg_lock_timeout.as_str()),
+            ("default_transaction_isolation", "read committed"),
+        ])
+    });
     // MariaDB counts this in whole seconds (at least 1).
     let mysql_secs = lock_timeout.as_secs().max(1);
     opts.map_sqlx_mysql_pool_opts(move |o| {
@@ -71,6 +79,8 @@ pub async fn connect(url: &str, pool: &PoolSettings) -> Result<DatabaseConnectio
             Box::pin(async move {
                 let sql = format!("SET SESSION innodb_lock_wait_timeout = {mysql_secs}");
                 conn.execute(AssertSqlSafe(sql)).await?;
+                conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    .await?;
                 Ok(())
             })
         })

@@ -492,12 +492,83 @@ async fn current_version(
     db: &impl ConnectionTrait,
     p: &project::Model,
 ) -> Result<project_version::Model> {
+    version_row(db, p.id, p.version).await
+}
+
+async fn version_row(
+    db: &impl ConnectionTrait,
+    project_id: i64,
+    version: i32,
+) -> Result<project_version::Model> {
     project_version::Entity::find()
-        .filter(project_version::Column::ProjectId.eq(p.id))
-        .filter(project_version::Column::Version.eq(p.version))
+        .filter(project_version::Column::ProjectId.eq(project_id))
+        .filter(project_version::Column::Version.eq(version))
         .one(db)
         .await?
         .ok_or_else(|| Error::Internal("current version row missing".into()))
+}
+
+/// What a save changes on the project row besides its version.
+struct Changes<'a> {
+    title: Option<&'a str>,
+    /// The new body's size and md5; `None` keeps the current ones.
+    body: Option<(i64, &'a str)>,
+    at: DateTime<Utc>,
+}
+
+/// Moves the project from version `from` to `from + 1` if, and only if, it
+/// is still at `from` and `caller` owns it; false otherwise.
+///
+/// The check is part of the UPDATE, not a `SELECT … FOR UPDATE` before it:
+/// the UPDATE takes the same row lock, but a save that waited for the lock
+/// and then finds the version moved gets its answer at once and *does not
+/// hold the lock*, so a crowd of stale saves no longer queues one by one
+/// behind each winner (measured: see README "What the profile showed").
+/// On SQLite the transaction already holds the write lock (IMMEDIATE).
+async fn advance_version(
+    txn: &DatabaseTransaction,
+    caller: &User,
+    id: i64,
+    from: i32,
+    changes: &Changes<'_>,
+) -> Result<bool> {
+    let mut update = project::Entity::update_many()
+        .col_expr(project::Column::Version, Expr::value(from + 1))
+        .col_expr(project::Column::UpdatedAt, Expr::value(changes.at));
+    if let Some(title) = changes.title {
+        update = update.col_expr(project::Column::Title, Expr::value(title));
+    }
+    if let Some((size, md5)) = changes.body {
+        update = update
+            .col_expr(project::Column::BodySize, Expr::value(size))
+            .col_expr(project::Column::BodyMd5, Expr::value(md5));
+    }
+    let done = update
+        .filter(project::Column::Id.eq(id))
+        .filter(project::Column::Version.eq(from))
+        .filter(project::Column::OwnerId.eq(caller.id))
+        .exec(txn)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
+/// Why `advance_version` changed nothing: the project is gone or not the
+/// caller's to edit, or (for its owner) the version moved on.
+async fn refusal(txn: &DatabaseTransaction, caller: &User, id: i64) -> Error {
+    let p = match project::Entity::find_by_id(id).one(txn).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Error::NotFound,
+        Err(e) => return e.into(),
+    };
+    match access(txn, caller, &p)
+        .await
+        .and_then(|a| a.require_owner())
+    {
+        Ok(()) => Error::VersionConflict {
+            current_version: p.version,
+        },
+        Err(e) => e,
+    }
 }
 
 /// `PUT /api/v1/projects/{id}` (and the Scratch editor's save): a new
@@ -517,12 +588,13 @@ pub async fn update(
     let new_body = match &update.body {
         Some(body) => {
             check_body(ctx, body)?;
-            let key = ctx.blobs.put(body).await.map_err(storage)?;
-            Some((key, body.len() as i64, md5_hex(body)))
+            Some((body.as_slice(), body.len() as i64, md5_hex(body)))
         }
         None => None,
     };
-    let mut written = Written(new_body.iter().map(|(k, _, _)| k.clone()).collect());
+    // Files this request wrote (one per attempt): whatever the outcome,
+    // only the committed one may stay.
+    let mut written = Written(Vec::new());
 
     let result = tx::run(
         &ctx.db,
@@ -530,30 +602,49 @@ pub async fn update(
         "project.save",
         Kind::Edit,
         async |txn| {
-            // Lock, then check, then write: concurrent saves queue here (G1, G2),
-            // and a save after a committed delete finds no row (G7).
-            let p = lock_for_owner(txn, caller, id).await?;
-            if let Some(expected) = update.expected_version {
-                if expected != p.version {
-                    return Err(Error::VersionConflict {
-                        current_version: p.version,
-                    });
-                }
+            // Lock, check and write in one step: concurrent saves queue on
+            // the row (G1, G2), and a save after a committed delete finds
+            // no row (G7). See `advance_version` for why the check is in
+            // the UPDATE itself.
+            let at = now();
+            let changes = Changes {
+                title: title.as_deref(),
+                body: new_body
+                    .as_ref()
+                    .map(|(_, size, md5)| (*size, md5.as_str())),
+                at,
+            };
+            let from = match update.expected_version {
+                Some(expected) => expected,
+                None => lock_for_owner(txn, caller, id).await?.version,
+            };
+            if !advance_version(txn, caller, id, from, &changes).await? {
+                return Err(refusal(txn, caller, id).await);
             }
+            let p = project::Entity::find_by_id(id)
+                .one(txn)
+                .await?
+                .ok_or_else(|| Error::Internal("project row missing after its update".into()))?;
+            // The body file is written only now, by the one save that won
+            // the version (DESIGN.md's order: lock, compare, write): a crowd
+            // of stale saves on a hot project writes and fsyncs nothing.
             let (file, size, md5) = match &new_body {
-                Some(b) => b.clone(),
+                Some((bytes, size, md5)) => {
+                    let key = ctx.blobs.put(bytes).await.map_err(storage)?;
+                    written.0.push(key.clone());
+                    (key, *size, md5.clone())
+                }
                 None => {
                     // A title-only save still makes a version; files are never
                     // shared between rows, so the body is copied.
-                    let current = current_version(txn, &p).await?;
+                    let current = version_row(txn, id, from).await?;
                     let bytes = ctx.blobs.get(&current.body_file).await.map_err(storage)?;
                     let key = ctx.blobs.put(&bytes).await.map_err(storage)?;
                     written.0.push(key.clone());
                     (key, current.body_size, current.body_md5)
                 }
             };
-            let at = now();
-            let version = p.version + 1;
+            let version = p.version;
             project_version::Entity::insert(project_version::ActiveModel {
                 project_id: Set(id),
                 version: Set(version),
@@ -566,26 +657,9 @@ pub async fn update(
             })
             .exec_without_returning(txn)
             .await?;
-            let new_title = title.clone().unwrap_or_else(|| p.title.clone());
-            project::Entity::update_many()
-                .col_expr(project::Column::Version, Expr::value(version))
-                .col_expr(project::Column::Title, Expr::value(new_title.clone()))
-                .col_expr(project::Column::BodySize, Expr::value(size))
-                .col_expr(project::Column::BodyMd5, Expr::value(md5.clone()))
-                .col_expr(project::Column::UpdatedAt, Expr::value(at))
-                .filter(project::Column::Id.eq(id))
-                .exec(txn)
-                .await?;
-            let pruned = prune_versions(ctx, txn, id).await?;
+            let pruned = prune_versions(ctx, txn, id, version).await?;
             fault_before_commit(ctx)?;
-            let project = Project {
-                version,
-                title: new_title,
-                body_size: size,
-                body_md5: md5,
-                updated_at: at,
-                ..to_project(p, shares_of(txn, id).await?)
-            };
+            let project = to_project(p, shares_of(txn, id).await?);
             Ok((project, file, pruned))
         },
     )
@@ -605,17 +679,24 @@ pub async fn update(
     }
 }
 
-/// Deletes the version rows beyond the newest `keep_versions`; returns their
-/// files, to delete after the commit.
+/// Deletes the version rows beyond the newest `keep_versions` of a project
+/// now at `version`; returns their files, to delete after the commit.
+/// Versions are numbered without gaps, so "beyond the newest N" is the
+/// index range `version <= current - N`: one short range read per save
+/// instead of walking past N rows.
 async fn prune_versions(
     ctx: &Ctx,
     txn: &DatabaseTransaction,
     project_id: i64,
+    version: i32,
 ) -> Result<Vec<String>> {
+    let newest_pruned = i64::from(version) - i64::from(ctx.settings.keep_versions);
+    if newest_pruned < 1 {
+        return Ok(Vec::new());
+    }
     let old = project_version::Entity::find()
         .filter(project_version::Column::ProjectId.eq(project_id))
-        .order_by_desc(project_version::Column::Version)
-        .offset(u64::from(ctx.settings.keep_versions))
+        .filter(project_version::Column::Version.lte(newest_pruned))
         .limit(1000)
         .all(txn)
         .await?;

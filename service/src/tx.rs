@@ -1,7 +1,8 @@
 //! The transaction core: every write transaction in cubby runs through [`run`].
 //!
 //! * Isolation is chosen per operation ([`Kind`]): edits run at READ COMMITTED
-//!   and serialise on row locks (`SELECT … FOR UPDATE`); get-or-create runs at
+//!   (the connections' session default) and serialise on row locks
+//!   (`SELECT … FOR UPDATE`, or an `UPDATE` whose WHERE is the check); get-or-create runs at
 //!   REPEATABLE READ, where its snapshot is the point. On SQLite every write
 //!   transaction is `BEGIN IMMEDIATE`, because sea-query emits no `FOR UPDATE`
 //!   there: the database-wide write lock is taken before the first read.
@@ -156,12 +157,14 @@ fn options(backend: DbBackend, kind: Kind) -> TransactionOptions {
             ..Default::default()
         };
     }
+    // READ COMMITTED is every connection's session default (`db::connect`),
+    // so an edit needs no `SET TRANSACTION`: one round trip less.
     let isolation = match kind {
-        Kind::Edit => IsolationLevel::ReadCommitted,
-        Kind::GetOrCreate => IsolationLevel::RepeatableRead,
+        Kind::Edit => None,
+        Kind::GetOrCreate => Some(IsolationLevel::RepeatableRead),
     };
     TransactionOptions {
-        isolation_level: Some(isolation),
+        isolation_level: isolation,
         ..Default::default()
     }
 }
