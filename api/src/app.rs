@@ -9,10 +9,11 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
 
-use crate::config::Config;
+use crate::config::{BlobStoreKind, Config};
 use crate::problem::{json_error, path_error, query_error};
 use crate::state::AppState;
 use service::blob::{Blobs, FailingWrites, LocalDir};
+use service::object_blob::ObjectBlobs;
 
 pub struct Application {
     addr: SocketAddr,
@@ -26,6 +27,10 @@ pub enum StartError {
     DevLoginNotLoopback(SocketAddr),
     #[error("cannot create the data directory: {0}")]
     DataDir(std::io::Error),
+    #[error("invalid blob store (--blob-store / CUBBY_BLOB_STORE): {0}")]
+    BlobStoreConfig(String),
+    #[error("cannot reach the blob store {0}: {1}")]
+    BlobStoreUnreachable(String, String),
     #[error("cannot open the database: {0}")]
     Database(service::db::DbErr),
     #[error("cannot apply migrations: {0}")]
@@ -36,10 +41,65 @@ pub enum StartError {
     Metrics(String),
 }
 
+/// The blob store the configuration names. Builds it without talking to it
+/// (`migrate` needs no blob store to be up); see [`check_blobs`].
+fn open_blobs(config: &Config) -> Result<Blobs, StartError> {
+    let kind = config
+        .blob_store_kind()
+        .map_err(StartError::BlobStoreConfig)?;
+    Ok(match kind {
+        BlobStoreKind::Local(dir) => Arc::new(LocalDir::new(dir).map_err(StartError::DataDir)?),
+        BlobStoreKind::S3(location) => Arc::new(
+            ObjectBlobs::s3_from_env(&location)
+                .map_err(|e| StartError::BlobStoreConfig(redact(&e)))?,
+        ),
+    })
+}
+
+/// The blob store answers (one cheap request), or a start-up error that
+/// names it. Bounded in time: a black-holed endpoint must not hang start-up.
+pub async fn check_blobs(config: &Config, blobs: &Blobs) -> Result<(), StartError> {
+    let unreachable =
+        |why: String| StartError::BlobStoreUnreachable(config.blob_store.clone(), redact(&why));
+    match tokio::time::timeout(BLOB_CHECK_TIMEOUT, blobs.check()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(unreachable(err.to_string())),
+        Err(_) => Err(unreachable(format!(
+            "no answer within {BLOB_CHECK_TIMEOUT:?}"
+        ))),
+    }
+}
+
+/// How long start-up and `gc` wait for the blob store to answer (`/readyz`
+/// has a shorter limit of its own).
+pub const BLOB_CHECK_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Removes the values of secret `AWS_*` variables from a message, in case a
+/// library ever echoes one back: messages go to stderr and to logs.
+pub fn redact(message: &str) -> String {
+    let mut clean = message.to_owned();
+    for var in [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ACCESS_KEY_ID",
+    ] {
+        if let Ok(secret) = std::env::var(var) {
+            if !secret.is_empty() {
+                clean = clean.replace(&secret, "***");
+            }
+        }
+    }
+    clean
+}
+
 /// Opens the pool and the blob store (creating the data directory).
 pub async fn open_ctx(config: &Config) -> Result<service::Ctx, StartError> {
-    let local = LocalDir::new(config.data_dir.join("blobs")).map_err(StartError::DataDir)?;
-    let mut blobs: Blobs = Arc::new(local);
+    if config.database_url.is_none() {
+        // The default SQLite file lives in the data directory, which the
+        // local blob store would otherwise have created.
+        std::fs::create_dir_all(&config.data_dir).map_err(StartError::DataDir)?;
+    }
+    let mut blobs = open_blobs(config)?;
     if config.test_fail_blob_writes {
         blobs = Arc::new(FailingWrites(blobs));
     }
@@ -86,6 +146,7 @@ impl Application {
             return Err(StartError::DevLoginNotLoopback(config.bind));
         }
         let ctx = open_ctx(&config).await?;
+        check_blobs(&config, &ctx.blobs).await?;
         service::db::migrate_up(&ctx.db)
             .await
             .map_err(StartError::Migrate)?;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{open_ctx, Application};
+use crate::app::{check_blobs, open_ctx, Application};
 use crate::config::Config;
 
 #[derive(Parser, Debug)]
@@ -124,9 +124,13 @@ async fn migrate(config: Config, action: MigrateAction) -> Result<(), String> {
 
 async fn gc(config: Config, dry_run: bool) -> Result<(), String> {
     let ctx = open_ctx(&config).await.map_err(|e| e.to_string())?;
-    let report = service::gc::run(&ctx, config.gc_grace(), dry_run)
+    // A clear "cannot reach the blob store …" rather than a failed listing.
+    check_blobs(&config, &ctx.blobs)
         .await
         .map_err(|e| e.to_string())?;
+    let report = service::gc::run(&ctx, config.gc_grace(), dry_run)
+        .await
+        .map_err(|e| crate::app::redact(&e.to_string()))?;
     if dry_run {
         println!(
             "gc: would remove {} unreferenced files (of {})",

@@ -10,6 +10,15 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::Args;
 
+/// The blob store a configuration asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlobStoreKind {
+    /// Files under this directory (`<data dir>/blobs`).
+    Local(PathBuf),
+    /// Objects in an S3-compatible bucket.
+    S3(service::object_blob::S3Location),
+}
+
 #[derive(Args, Clone, Debug)]
 pub struct Config {
     /// Database URL: `sqlite:…`, `postgres://…` or `mysql://…` (MariaDB).
@@ -30,6 +39,19 @@ pub struct Config {
         global = true
     )]
     pub data_dir: PathBuf,
+
+    /// Where blobs live: `local` (files under `<data dir>/blobs`) or
+    /// `s3://BUCKET[/PREFIX]` (S3-compatible object storage, connected with
+    /// the standard `AWS_*` variables; lets several machines share one
+    /// deployment).
+    #[arg(
+        long,
+        env = "CUBBY_BLOB_STORE",
+        default_value = "local",
+        global = true,
+        hide_env_values = true
+    )]
+    pub blob_store: String,
 
     /// Listen address; port 0 picks a free port (the printed URL shows it).
     #[arg(
@@ -233,6 +255,15 @@ impl Config {
         match &self.database_url {
             Some(url) => url.clone(),
             None => format!("sqlite://{}/cubby.db?mode=rwc", self.data_dir.display()),
+        }
+    }
+
+    /// Which blob store `--blob-store` names. Parsed at start-up (not by
+    /// clap) so that a bad value is a start-up error like any other (exit 1).
+    pub fn blob_store_kind(&self) -> Result<BlobStoreKind, String> {
+        match self.blob_store.trim() {
+            "" | "local" => Ok(BlobStoreKind::Local(self.data_dir.join("blobs"))),
+            other => service::object_blob::S3Location::parse(other).map(BlobStoreKind::S3),
         }
     }
 

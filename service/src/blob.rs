@@ -1,6 +1,6 @@
 //! The blob store: where project bodies and asset bytes live, behind a small
-//! trait so that a directory today and object storage at scale are
-//! interchangeable.
+//! trait so that a local directory ([`LocalDir`]) and S3-compatible object
+//! storage ([`crate::object_blob::ObjectBlobs`]) are interchangeable.
 //!
 //! Rules that make G11 hold (see DESIGN.md "Files"):
 //! * every write creates a new file with a fresh random key (temp name,
@@ -60,6 +60,13 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// Every stored blob (not unfinished writes), for garbage collection.
     async fn list(&self) -> Result<Vec<BlobInfo>, BlobError>;
 
+    /// Answers whether the store is reachable (start-up and `/readyz`).
+    /// Cheap: one request at most. A local directory is always there once
+    /// created, hence the default.
+    async fn check(&self) -> Result<(), BlobError> {
+        Ok(())
+    }
+
     /// Removes unfinished writes (left by a crash) started before `cutoff`;
     /// returns how many.
     async fn purge_unfinished(&self, _cutoff: SystemTime) -> Result<usize, BlobError> {
@@ -112,21 +119,26 @@ impl LocalDir {
         Ok(Self { root })
     }
 
-    /// Keys are exactly 32 lowercase hex digits: nothing a client sends
-    /// becomes a path.
     fn path_of(&self, key: &str) -> Result<PathBuf, BlobError> {
-        let valid = key.len() == 32
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !valid {
+        if !is_valid_key(key) {
             return Err(BlobError::NotFound);
         }
         Ok(self.root.join(&key[..2]).join(&key[2..]))
     }
 }
 
-fn random_key() -> String {
+/// Keys are exactly 32 lowercase hex digits: nothing a client sends becomes
+/// a path (or an object name). Every store checks a key with this before
+/// touching storage; an invalid key is simply not found.
+pub(crate) fn is_valid_key(key: &str) -> bool {
+    key.len() == 32
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A fresh random key (128 bits): no two writes ever share a name.
+pub(crate) fn random_key() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
@@ -290,5 +302,8 @@ impl BlobStore for FailingWrites {
     }
     async fn purge_unfinished(&self, cutoff: SystemTime) -> Result<usize, BlobError> {
         self.0.purge_unfinished(cutoff).await
+    }
+    async fn check(&self) -> Result<(), BlobError> {
+        self.0.check().await
     }
 }

@@ -10,6 +10,8 @@
 //!   multi-instance tests.
 //! * [`race`]: N tasks released at once by a barrier.
 //! * [`Client`]: small helpers over `reqwest` for logins and JSON calls.
+//! * [`s3`]: a real S3-compatible server (`moto_server`) and a bucket per
+//!   test, for the object-storage blob store.
 
 pub mod assets;
 mod client;
@@ -17,6 +19,7 @@ mod db;
 pub mod oidc;
 pub mod projects;
 mod race;
+pub mod s3;
 pub mod server;
 
 pub use client::{metric_value, Client, Login};

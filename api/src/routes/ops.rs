@@ -15,21 +15,35 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(StatusDto { status: "ok" })
 }
 
-/// The database answers.
+/// The database and the blob store answer.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = StatusDto), (status = 503, body = ProblemDto)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    match service::db::ping(&state.ctx.db).await {
-        Ok(()) => Ok(HttpResponse::Ok().json(StatusDto { status: "ready" })),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check failed");
-            Err(Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
-                "the database is not reachable",
-            ))
+    if let Err(err) = service::db::ping(&state.ctx.db).await {
+        tracing::warn!(error = %err, "readiness check failed: database");
+        return Err(not_ready("the database is not reachable"));
+    }
+    // An instance that cannot read or write files cannot serve a project.
+    let blobs = tokio::time::timeout(READY_BLOB_TIMEOUT, state.ctx.blobs.check()).await;
+    match blobs {
+        Ok(Ok(())) => Ok(HttpResponse::Ok().json(StatusDto { status: "ready" })),
+        Ok(Err(err)) => {
+            let err = crate::app::redact(&err.to_string());
+            tracing::warn!(error = %err, "readiness check failed: blob store");
+            Err(not_ready("the blob store is not reachable"))
+        }
+        Err(_) => {
+            tracing::warn!("readiness check failed: the blob store did not answer in time");
+            Err(not_ready("the blob store is not reachable"))
         }
     }
+}
+
+/// A readiness probe must answer fast; a store this slow counts as down.
+const READY_BLOB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn not_ready(detail: &str) -> Problem {
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", detail)
 }
 
 /// Prometheus text format: requests by route and status, latency histogram,

@@ -15,6 +15,7 @@ async fn help_names_every_subcommand_and_setting() {
         "gc",
         "CUBBY_DATABASE_URL",
         "CUBBY_DATA_DIR",
+        "CUBBY_BLOB_STORE",
         "CUBBY_BIND",
         "CUBBY_DB_MAX_CONNECTIONS",
         "CUBBY_DEV_LOGIN",

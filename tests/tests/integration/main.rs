@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod assets;
+mod blob_s3;
 mod browser;
 mod cli;
 mod g13_retry;
