@@ -72,7 +72,26 @@ impl TestDb {
             eprintln!("skipped: {backend:?} test (set {var} to run it)");
             return None;
         };
-        let server = server_part(&server_url);
+        Some(Self::create_on(backend, &server_url, name, dir).await)
+    }
+
+    /// A fresh database on the PostgreSQL or MariaDB server at `server_url`
+    /// (used by `cubby-bench`, which is told its server by a flag).
+    pub async fn create_at(backend: Backend, server_url: &str) -> TestDb {
+        let dir = tempfile::Builder::new()
+            .prefix("cubby-bench-")
+            .tempdir()
+            .expect("temp dir");
+        let name = format!(
+            "cubby_b_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        );
+        Self::create_on(backend, server_url, name, dir).await
+    }
+
+    async fn create_on(backend: Backend, server_url: &str, name: String, dir: TempDir) -> TestDb {
+        let var = backend.env_var().unwrap_or("the server URL");
+        let server = server_part(server_url);
         let (admin_url, create) = match backend {
             Backend::Postgres => (
                 format!("{server}/postgres"),
@@ -91,13 +110,13 @@ impl TestDb {
             .await
             .expect("create test database");
         admin.close().await.ok();
-        Some(TestDb {
+        TestDb {
             backend,
             url: format!("{server}/{name}"),
             admin_url: Some(admin_url),
             name,
             dir,
-        })
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -1,38 +1,57 @@
-//! `cubby-bench`: a load generator for an ALREADY RUNNING cubby, over real HTTP.
+//! `cubby-bench`: a load generator for cubby, over real HTTP, with
+//! PostgreSQL's own limit beside it.
 //!
-//! Start cubby with the development login enabled (loopback only), then point
-//! the benchmark at it:
+//! One command measures everything the README reports: it starts cubby
+//! processes itself on fresh databases (`--spawn`), drives them, runs
+//! `pgbench` with the same transaction shape (`--pgbench`), and writes a
+//! table, JSON and an SVG chart:
 //!
 //! ```sh
-//! CUBBY_DEV_LOGIN=true cargo run --release --bin cubby -- serve &
-//! cargo run --release -p tests --bin cubby-bench -- \
-//!     --url http://127.0.0.1:8080 --scenario all --clients 1,8,32 \
-//!     --duration-secs 10 --json bench.json
+//! cargo build --release --bins
+//! target/release/cubby-bench --spawn sqlite --spawn postgres --spawn postgres:3 \
+//!     --pgbench --clients 1,8,32,64 --duration-secs 5 \
+//!     --json bench/results.json --svg bench/chart.svg
 //! ```
+//!
+//! Or it drives an ALREADY RUNNING cubby (started with `CUBBY_DEV_LOGIN=true`):
+//! `cubby-bench --url http://127.0.0.1:8080 --label mine`.
 //!
 //! Flags:
 //!
-//! - `--url URL` (repeatable): cubby instances; client `i` talks to URL
-//!   `i % n`. Several URLs must share one database (setup logs in and creates
-//!   projects on the first URL only). Only loopback hosts (`127.0.0.0/8`,
-//!   `localhost`, `::1`) are accepted; anything else exits with code 2.
+//! - `--spawn TARGET` (repeatable): `sqlite`, `postgres` or `mariadb`, with
+//!   `:N` for N instances on one database (e.g. `postgres:3`). Each target
+//!   gets a fresh database (on `--pg-url` / `--mysql-url`, dropped after)
+//!   and `cubby` processes on loopback ports with the development login on
+//!   and the login rate limits off; its rows are labelled e.g. `postgres-3`,
+//!   and its peak server RSS is reported. The `cubby` binary is found beside
+//!   this one (`cargo build --release --bins`) or given by `--cubby-bin`.
+//! - `--url URL` (repeatable): already running instances; client `i` talks
+//!   to URL `i % n`. Several URLs must share one database.
+//! - `--pgbench`: after the cubby runs, runs `pgbench` on a fresh database on
+//!   `--pg-url` with the save's transaction shape (see `pgbench.rs`) for
+//!   `hot-edit` and `spread-edit` at the same client counts and duration, and
+//!   prints each `postgres-*` row as a ratio of it.
 //! - `--scenario hot-edit|spread-edit|read|asset-dedup|login-storm|backpack|all`
-//!   (default `all`; `all` runs `login-storm` last so its logins do not eat
-//!   the other scenarios' login budget).
+//!   (default `all`; `all` runs `login-storm` last).
 //! - `--clients C` (repeatable or a comma list, e.g. `1,8,64`; default `1,8,32`).
 //! - `--duration-secs D` (default 10) and `--max-ops N` (default 100000): hard
 //!   bounds per (scenario, clients) run; an operation still in flight at the
 //!   deadline is abandoned and not counted.
-//! - `--json FILE`: writes every row as a JSON array of objects with the fields
+//! - `--json FILE`: every row as a JSON array of objects with the fields
 //!   `label, scenario, clients, ops, ops_per_sec, conflicts_per_sec, p50_ms,
-//!   p99_ms, errors_5xx, errors_other, seconds`.
-//! - `--label TEXT`: copied into every row (e.g. `postgres-1-instance`).
+//!   p99_ms, errors_5xx, errors_other, seconds` (p50/p99 are null for
+//!   pgbench, which does not time a save from first attempt to success).
+//! - `--svg FILE`: ops/s against clients, a panel per scenario, a line per label.
+//! - `--label TEXT`: the label of the `--url` rows (default `cubby`).
+//!
+//! Every address it sends load to must be loopback (`127.0.0.0/8`,
+//! `localhost`, `::1`); anything else exits with code 2.
 //!
 //! Scenarios (each operation is timed from its first attempt to its success;
 //! `ops` counts successful operations):
 //!
 //! - `hot-edit`: one project, all clients as its owner: `GET` the project, `PUT`
-//!   it with that `version`; on 409 retry with the problem's `current_version`.
+//!   it with that `version`; on 409 `GET` it again and retry.
 //!   One op = one 200 `PUT`; every 409 counts as a conflict.
 //! - `spread-edit`: the same loop, each client with its own user and project.
 //! - `read`: `GET /api/v1/projects/{id}/body` of one ~20 KB project.
@@ -45,9 +64,13 @@
 //!
 //! Errors: `errors_5xx` counts 5xx answers; `errors_other` counts every other
 //! non-success status (including 429 from the login rate limit) and transport
-//! errors. For `login-storm` beyond a few hundred logins per minute, start the
-//! server with `CUBBY_LOGIN_RATE_PER_IP=0 CUBBY_LOGIN_RATE_PER_USER=0`, or the
-//! rate limiter's 429s dominate the result.
+//! errors. Against a server of your own, start it with
+//! `CUBBY_LOGIN_RATE_PER_IP=0 CUBBY_LOGIN_RATE_PER_USER=0` for `login-storm`,
+//! or the rate limiter's 429s dominate the result (`--spawn` does this).
+
+mod chart;
+mod pgbench;
+mod spawn;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -65,12 +88,36 @@ use serde_json::{json, Value};
 #[derive(Parser, Debug)]
 #[command(
     name = "cubby-bench",
-    about = "Load benchmark for a running cubby (CUBBY_DEV_LOGIN=true)"
+    about = "Load benchmark for cubby, with pgbench's limit beside it"
 )]
 struct Args {
     /// Base URL of a running cubby instance (repeatable; loopback only).
-    #[arg(long = "url", required = true)]
+    #[arg(long = "url")]
     urls: Vec<String>,
+    /// Start cubby on a fresh database: sqlite, postgres, mariadb, with :N
+    /// instances (repeatable).
+    #[arg(long = "spawn")]
+    spawn: Vec<spawn::Target>,
+    /// The `cubby` binary `--spawn` starts (default: beside this binary).
+    #[arg(long)]
+    cubby_bin: Option<PathBuf>,
+    /// PostgreSQL server for `--spawn postgres` and `--pgbench`.
+    #[arg(
+        long,
+        env = "CUBBY_TEST_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    pg_url: String,
+    /// MariaDB server for `--spawn mariadb`.
+    #[arg(
+        long,
+        env = "CUBBY_TEST_MYSQL_URL",
+        default_value = "mysql://root@127.0.0.1:3306"
+    )]
+    mysql_url: String,
+    /// Also run pgbench with a save's transaction shape on --pg-url.
+    #[arg(long)]
+    pgbench: bool,
     /// Which scenario to run.
     #[arg(long, value_enum, default_value = "all")]
     scenario: ScenarioArg,
@@ -86,8 +133,11 @@ struct Args {
     /// Write the result rows as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Free text copied into every result row.
-    #[arg(long, default_value = "")]
+    /// Draw ops/s against clients as an SVG chart in this file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Label of the rows from --url instances.
+    #[arg(long, default_value = "cubby")]
     label: String,
 }
 
@@ -103,7 +153,7 @@ enum ScenarioArg {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scenario {
+pub(crate) enum Scenario {
     HotEdit,
     SpreadEdit,
     Read,
@@ -113,7 +163,7 @@ enum Scenario {
 }
 
 impl Scenario {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Scenario::HotEdit => "hot-edit",
             Scenario::SpreadEdit => "spread-edit",
@@ -144,16 +194,14 @@ impl Scenario {
     }
 }
 
-/// Checks that `raw` is an http(s) URL on a loopback host; returns it without
-/// a trailing slash.
-fn check_url(raw: &str) -> Result<String, String> {
-    let url = reqwest::Url::parse(raw).map_err(|e| format!("invalid --url {raw:?}: {e}"))?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(format!("--url {raw:?}: scheme must be http or https"));
+/// Checks that `raw` is a URL with one of `schemes` on a loopback host;
+/// returns it without a trailing slash.
+fn check_url(raw: &str, schemes: &[&str]) -> Result<String, String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("invalid URL {raw:?}: {e}"))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(format!("{raw:?}: scheme must be one of {schemes:?}"));
     }
-    let host = url
-        .host_str()
-        .ok_or_else(|| format!("--url {raw:?}: no host"))?;
+    let host = url.host_str().ok_or_else(|| format!("{raw:?}: no host"))?;
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let loopback = bare.eq_ignore_ascii_case("localhost")
         || bare
@@ -162,8 +210,8 @@ fn check_url(raw: &str) -> Result<String, String> {
             .unwrap_or(false);
     if !loopback {
         return Err(format!(
-            "--url {raw:?}: host {host:?} is not loopback; cubby-bench only drives \
-             servers on 127.0.0.0/8, localhost or ::1"
+            "{raw:?}: host {host:?} is not loopback; cubby-bench only sends load to \
+             127.0.0.0/8, localhost or ::1"
         ));
     }
     Ok(raw.trim_end_matches('/').to_owned())
@@ -344,55 +392,22 @@ async fn setup_project(http: &Http, token: &str, title: &str, body: Value) -> Re
         .ok_or_else(|| format!("create project: no id in {json}"))
 }
 
-/// One edit: GET the project, PUT it with that version, on 409 retry with the
-/// problem's `current_version`. True on a 200 PUT.
+/// One edit: GET the project, PUT it with that version, on 409 re-read and
+/// retry. True on a 200 PUT.
 async fn edit_op(http: &Http, token: &str, id: i64, tag: &str, stats: &mut Stats) -> bool {
     let path = format!("/api/v1/projects/{id}");
-    let mut version: Option<i64> = None;
     loop {
-        let v = match version {
-            Some(v) => v,
-            None => {
-                let resp = match http
-                    .client
-                    .get(http.url(&path))
-                    .bearer_auth(token)
-                    .send()
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(_) => {
-                        stats.errors_other += 1;
-                        return false;
-                    }
-                };
-                let status = resp.status();
-                if status != StatusCode::OK {
-                    stats.status_error(status);
-                    return false;
-                }
-                match resp
-                    .json::<Value>()
-                    .await
-                    .ok()
-                    .and_then(|j| j["version"].as_i64())
-                {
-                    Some(v) => v,
-                    None => {
-                        stats.errors_other += 1;
-                        return false;
-                    }
-                }
-            }
+        let Some(version) = read_version(http, token, &path, stats).await else {
+            return false;
         };
-        let resp = match http
+        let sent = http
             .client
             .put(http.url(&path))
             .bearer_auth(token)
-            .json(&json!({"version": v, "body": project_body(tag, 0)}))
+            .json(&json!({"version": version, "body": project_body(tag, 0)}))
             .send()
-            .await
-        {
+            .await;
+        let resp = match sent {
             Ok(r) => r,
             Err(_) => {
                 stats.errors_other += 1;
@@ -400,23 +415,49 @@ async fn edit_op(http: &Http, token: &str, id: i64, tag: &str, stats: &mut Stats
             }
         };
         let status = resp.status();
-        if status == StatusCode::OK {
-            // Drain the body so the connection goes back to the pool.
-            let _ = resp.bytes().await;
-            return true;
+        // Drain the body so the connection goes back to the pool.
+        let _ = resp.bytes().await;
+        match status {
+            StatusCode::OK => return true,
+            // Someone saved first: re-read, as an editor would, and retry.
+            StatusCode::CONFLICT => stats.conflicts += 1,
+            _ => {
+                stats.status_error(status);
+                return false;
+            }
         }
-        if status == StatusCode::CONFLICT {
-            stats.conflicts += 1;
-            version = resp
-                .json::<Value>()
-                .await
-                .ok()
-                .and_then(|j| j["current_version"].as_i64());
-            continue;
-        }
-        stats.status_error(status);
-        return false;
     }
+}
+
+/// `GET` a project's current `version`; `None` (counted) on any failure.
+async fn read_version(http: &Http, token: &str, path: &str, stats: &mut Stats) -> Option<i64> {
+    let resp = match http
+        .client
+        .get(http.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            stats.errors_other += 1;
+            return None;
+        }
+    };
+    let status = resp.status();
+    if status != StatusCode::OK {
+        stats.status_error(status);
+        return None;
+    }
+    let version = resp
+        .json::<Value>()
+        .await
+        .ok()
+        .and_then(|j| j["version"].as_i64());
+    if version.is_none() {
+        stats.errors_other += 1;
+    }
+    version
 }
 
 /// Sends one request and counts a non-success; true on one of `ok`.
@@ -565,17 +606,18 @@ async fn login_storm(https: &[Http], prefix: &str, limits: Arc<Limits>) -> Stats
 }
 
 /// One result row.
-struct Row {
-    scenario: &'static str,
-    clients: usize,
-    ops: u64,
-    ops_per_sec: f64,
-    conflicts_per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors_5xx: u64,
-    errors_other: u64,
-    seconds: f64,
+pub(crate) struct Row {
+    pub(crate) label: String,
+    pub(crate) scenario: &'static str,
+    pub(crate) clients: usize,
+    pub(crate) ops: u64,
+    pub(crate) ops_per_sec: f64,
+    pub(crate) conflicts_per_sec: f64,
+    pub(crate) p50_ms: Option<f64>,
+    pub(crate) p99_ms: Option<f64>,
+    pub(crate) errors_5xx: u64,
+    pub(crate) errors_other: u64,
+    pub(crate) seconds: f64,
 }
 
 /// The `q` quantile (nearest rank) of sorted durations, in ms; 0 when empty.
@@ -593,6 +635,7 @@ async fn run(
     scenario: Scenario,
     clients: usize,
     urls: &[String],
+    label: &str,
     args: &Args,
     prefix: &str,
 ) -> Result<Row, String> {
@@ -673,13 +716,14 @@ async fn run(
     stats.latencies.sort_unstable();
     let ops = stats.latencies.len() as u64;
     Ok(Row {
+        label: label.to_owned(),
         scenario: scenario.name(),
         clients,
         ops,
         ops_per_sec: ops as f64 / seconds,
         conflicts_per_sec: stats.conflicts as f64 / seconds,
-        p50_ms: percentile_ms(&stats.latencies, 0.50),
-        p99_ms: percentile_ms(&stats.latencies, 0.99),
+        p50_ms: Some(percentile_ms(&stats.latencies, 0.50)),
+        p99_ms: Some(percentile_ms(&stats.latencies, 0.99)),
         errors_5xx: stats.errors_5xx,
         errors_other: stats.errors_other,
         seconds,
@@ -693,25 +737,30 @@ fn print_header() {
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 }
 
-fn print_row(label: &str, r: &Row) {
+fn ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".into(), |v| format!("{v:.2}"))
+}
+
+fn print_row(r: &Row) {
     println!(
-        "| {label} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.2} | {} | {} | {:.2} |",
+        "| {} | {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {:.2} |",
+        r.label,
         r.scenario,
         r.clients,
         r.ops,
         r.ops_per_sec,
         r.conflicts_per_sec,
-        r.p50_ms,
-        r.p99_ms,
+        ms(r.p50_ms),
+        ms(r.p99_ms),
         r.errors_5xx,
         r.errors_other,
         r.seconds
     );
 }
 
-fn row_json(label: &str, r: &Row) -> Value {
+fn row_json(r: &Row) -> Value {
     json!({
-        "label": label,
+        "label": r.label,
         "scenario": r.scenario,
         "clients": r.clients,
         "ops": r.ops,
@@ -725,21 +774,84 @@ fn row_json(label: &str, r: &Row) -> Value {
     })
 }
 
+/// Each PostgreSQL cubby row of an edit scenario as a share of pgbench's
+/// row with the same scenario and clients.
+fn print_ratios(rows: &[Row]) {
+    let limits: Vec<&Row> = rows.iter().filter(|r| r.label == "pgbench").collect();
+    if limits.is_empty() {
+        return;
+    }
+    println!();
+    println!("| label | scenario | clients | cubby ops/s | pgbench ops/s | cubby / pgbench |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for r in rows.iter().filter(|r| r.label.starts_with("postgres")) {
+        let Some(limit) = limits
+            .iter()
+            .find(|l| l.scenario == r.scenario && l.clients == r.clients)
+        else {
+            continue;
+        };
+        let ratio = if limit.ops_per_sec > 0.0 {
+            format!("{:.0}%", 100.0 * r.ops_per_sec / limit.ops_per_sec)
+        } else {
+            "-".into()
+        };
+        println!(
+            "| {} | {} | {} | {:.1} | {:.1} | {ratio} |",
+            r.label, r.scenario, r.clients, r.ops_per_sec, limit.ops_per_sec
+        );
+    }
+}
+
+/// What the command line asked for, checked.
+struct Plan {
+    urls: Vec<String>,
+    scenarios: Vec<Scenario>,
+}
+
+fn plan(args: &Args) -> Result<Plan, String> {
+    let urls = args
+        .urls
+        .iter()
+        .map(|u| check_url(u, &["http", "https"]))
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.pgbench || args.spawn.iter().any(|t| t.label().starts_with("postgres")) {
+        check_url(&args.pg_url, &["postgres", "postgresql"])?;
+    }
+    if args.spawn.iter().any(|t| t.label().starts_with("mariadb")) {
+        check_url(&args.mysql_url, &["mysql", "mariadb"])?;
+    }
+    if urls.is_empty() && args.spawn.is_empty() && !args.pgbench {
+        return Err("nothing to measure: give --spawn TARGET, --url URL or --pgbench".into());
+    }
+    if args.clients.is_empty() || args.clients.contains(&0) {
+        return Err("--clients must be one or more positive numbers".into());
+    }
+    Ok(Plan {
+        urls,
+        scenarios: Scenario::expand(args.scenario),
+    })
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut urls = Vec::new();
-    for raw in &args.urls {
-        match check_url(raw) {
-            Ok(u) => urls.push(u),
+    let plan = match plan(&args) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("cubby-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !args.spawn.is_empty() {
+        match spawn::find_cubby(args.cubby_bin.as_ref()) {
+            // Read by the harness that starts the servers; set before any
+            // thread exists.
+            Ok(bin) => std::env::set_var("CUBBY_TEST_BIN", bin),
             Err(e) => {
                 eprintln!("cubby-bench: {e}");
                 return ExitCode::from(2);
             }
         }
-    }
-    if args.clients.is_empty() || args.clients.contains(&0) {
-        eprintln!("cubby-bench: --clients must be one or more positive numbers");
-        return ExitCode::from(2);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -751,48 +863,117 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(async_main(args, urls))
+    runtime.block_on(async_main(args, plan))
 }
 
-async fn async_main(args: Args, urls: Vec<String>) -> ExitCode {
+/// Runs every scenario at every client count against `urls`.
+async fn run_scenarios(
+    args: &Args,
+    plan: &Plan,
+    urls: &[String],
+    label: &str,
+    rows: &mut Vec<Row>,
+) -> bool {
     // A unique prefix per run, so usernames, groups and titles never collide.
     let prefix = format!("bench{}", &random_hex()[..10]);
-    let mut rows = Vec::new();
-    let mut failed = false;
-    print_header();
-    for scenario in Scenario::expand(args.scenario) {
+    let mut ok = true;
+    for &scenario in &plan.scenarios {
         for &clients in &args.clients {
-            match run(scenario, clients, &urls, &args, &prefix).await {
+            match run(scenario, clients, urls, label, args, &prefix).await {
                 Ok(row) => {
-                    print_row(&args.label, &row);
-                    rows.push(row_json(&args.label, &row));
+                    print_row(&row);
+                    rows.push(row);
                 }
                 Err(e) => {
                     eprintln!(
-                        "cubby-bench: {} with {clients} clients: setup failed: {e}",
+                        "cubby-bench: {label} {} with {clients} clients: setup failed: {e}",
                         scenario.name()
                     );
-                    failed = true;
+                    ok = false;
                 }
             }
         }
     }
-    if let Some(path) = &args.json {
-        let text = match serde_json::to_string_pretty(&Value::Array(rows)) {
-            Ok(t) => t,
+    ok
+}
+
+async fn async_main(args: Args, plan: Plan) -> ExitCode {
+    let mut rows = Vec::new();
+    let mut rss = Vec::new();
+    let mut ok = true;
+    print_header();
+    if !plan.urls.is_empty() {
+        ok &= run_scenarios(&args, &plan, &plan.urls, &args.label, &mut rows).await;
+    }
+    for target in &args.spawn {
+        let label = target.label();
+        let fleet = match spawn::Fleet::start(target, &args.pg_url, &args.mysql_url).await {
+            Ok(fleet) => fleet,
             Err(e) => {
-                eprintln!("cubby-bench: json: {e}");
-                return ExitCode::from(1);
+                eprintln!("cubby-bench: cannot start {label}: {e}");
+                ok = false;
+                continue;
             }
         };
-        if let Err(e) = std::fs::write(path, text + "\n") {
-            eprintln!("cubby-bench: writing {}: {e}", path.display());
-            return ExitCode::from(1);
+        ok &= run_scenarios(&args, &plan, &fleet.urls, &label, &mut rows).await;
+        rss.push((label, fleet.peak_rss_mb()));
+    }
+    if args.pgbench {
+        match pgbench::run(
+            &args.pg_url,
+            &plan.scenarios,
+            &args.clients,
+            args.duration_secs,
+        )
+        .await
+        {
+            Ok(limit_rows) => {
+                for row in limit_rows {
+                    print_row(&row);
+                    rows.push(row);
+                }
+            }
+            Err(e) => {
+                eprintln!("cubby-bench: {e}");
+                ok = false;
+            }
         }
     }
-    if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    print_ratios(&rows);
+    if !rss.is_empty() {
+        println!();
+        for (label, mb) in &rss {
+            match mb {
+                Some(mb) => println!("peak RSS of the largest {label} instance: {mb:.1} MB"),
+                None => println!("peak RSS of {label}: not available (no /proc)"),
+            }
+        }
     }
+    if let Err(e) = write_outputs(&args, &rows) {
+        eprintln!("cubby-bench: {e}");
+        return ExitCode::from(1);
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn write_outputs(args: &Args, rows: &[Row]) -> Result<(), String> {
+    if let Some(path) = &args.json {
+        let all: Vec<Value> = rows.iter().map(row_json).collect();
+        let text = serde_json::to_string_pretty(&all).map_err(|e| format!("json: {e}"))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.svg {
+        let title = format!(
+            "cubby-bench: successful ops/s, {} s per point",
+            args.duration_secs
+        );
+        chart::write_svg(path, rows, &title)
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
