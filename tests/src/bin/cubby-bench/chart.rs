@@ -56,25 +56,40 @@ fn draw_panel(
     labels: &[String],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mine: Vec<&Row> = rows.iter().filter(|r| r.scenario == scenario).collect();
-    let max_clients = mine.iter().map(|r| r.clients).max().unwrap_or(1).max(2) as f64;
-    let max_ops = mine.iter().map(|r| r.ops_per_sec).fold(1.0, f64::max) * 1.1;
+    // Client counts are evenly spaced, whatever their values (1, 8, 32, 64):
+    // the x axis is their position, labelled with the count.
+    let mut counts: Vec<usize> = mine.iter().map(|r| r.clients).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let position = |clients: usize| counts.iter().position(|&c| c == clients).unwrap_or(0) as f64;
+    let last = counts.len().saturating_sub(1) as f64;
+    let max_ops = mine.iter().map(|r| r.ops_per_sec).fold(1.0, f64::max) * 1.15;
     let mut chart = ChartBuilder::on(area)
         .caption(scenario, ("sans-serif", 16))
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(55)
-        .build_cartesian_2d((1f64..max_clients * 1.2).log_scale(), 0f64..max_ops)?;
+        .build_cartesian_2d(-0.3f64..last + 0.3, 0f64..max_ops)?;
     chart
         .configure_mesh()
         .x_desc("clients")
         .y_desc("successful ops/s")
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_labels(counts.len())
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            match counts.get(i as usize) {
+                Some(c) if (x - i).abs() < 0.01 && i >= 0.0 => c.to_string(),
+                _ => String::new(),
+            }
+        })
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .light_line_style(WHITE)
         .draw()?;
     for (i, label) in labels.iter().enumerate() {
         let mut points: Vec<(f64, f64)> = mine
             .iter()
             .filter(|r| &r.label == label)
-            .map(|r| (r.clients as f64, r.ops_per_sec))
+            .map(|r| (position(r.clients), r.ops_per_sec))
             .collect();
         if points.is_empty() {
             continue;

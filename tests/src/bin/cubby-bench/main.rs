@@ -42,6 +42,8 @@
 //!   p99_ms, errors_5xx, errors_other, seconds` (p50/p99 are null for
 //!   pgbench, which does not time a save from first attempt to success).
 //! - `--svg FILE`: ops/s against clients, a panel per scenario, a line per label.
+//! - `--from-json FILE` (repeatable): rows an earlier `--json` wrote, added to
+//!   this run's table, ratios and chart (alone, it just redraws the chart).
 //! - `--label TEXT`: the label of the `--url` rows (default `cubby`).
 //!
 //! Every address it sends load to must be loopback (`127.0.0.0/8`,
@@ -136,6 +138,10 @@ struct Args {
     /// Draw ops/s against clients as an SVG chart in this file.
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Rows of an earlier `--json` file to report and draw with this run's
+    /// (repeatable; with nothing else to run, just redraws and re-tabulates).
+    #[arg(long = "from-json")]
+    from_json: Vec<PathBuf>,
     /// Label of the rows from --url instances.
     #[arg(long, default_value = "cubby")]
     label: String,
@@ -821,8 +827,10 @@ fn plan(args: &Args) -> Result<Plan, String> {
     if args.spawn.iter().any(|t| t.label().starts_with("mariadb")) {
         check_url(&args.mysql_url, &["mysql", "mariadb"])?;
     }
-    if urls.is_empty() && args.spawn.is_empty() && !args.pgbench {
-        return Err("nothing to measure: give --spawn TARGET, --url URL or --pgbench".into());
+    if urls.is_empty() && args.spawn.is_empty() && !args.pgbench && args.from_json.is_empty() {
+        return Err(
+            "nothing to measure: give --spawn TARGET, --url URL, --pgbench or --from-json".into(),
+        );
     }
     if args.clients.is_empty() || args.clients.contains(&0) {
         return Err("--clients must be one or more positive numbers".into());
@@ -902,6 +910,20 @@ async fn async_main(args: Args, plan: Plan) -> ExitCode {
     let mut rss = Vec::new();
     let mut ok = true;
     print_header();
+    for path in &args.from_json {
+        match read_rows(path) {
+            Ok(earlier) => {
+                for row in earlier {
+                    print_row(&row);
+                    rows.push(row);
+                }
+            }
+            Err(e) => {
+                eprintln!("cubby-bench: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if !plan.urls.is_empty() {
         ok &= run_scenarios(&args, &plan, &plan.urls, &args.label, &mut rows).await;
     }
@@ -960,6 +982,36 @@ async fn async_main(args: Args, plan: Plan) -> ExitCode {
     }
 }
 
+/// The rows of a file `--json` wrote.
+fn read_rows(path: &std::path::Path) -> Result<Vec<Row>, String> {
+    let bad = |why: String| format!("{}: {why}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let all: Vec<Value> = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    all.iter()
+        .map(|v| row_from_json(v).ok_or_else(|| bad(format!("not a result row: {v}"))))
+        .collect()
+}
+
+fn row_from_json(v: &Value) -> Option<Row> {
+    let name = v["scenario"].as_str()?;
+    let scenario = Scenario::expand(ScenarioArg::All)
+        .into_iter()
+        .find(|s| s.name() == name)?;
+    Some(Row {
+        label: v["label"].as_str()?.to_owned(),
+        scenario: scenario.name(),
+        clients: usize::try_from(v["clients"].as_u64()?).ok()?,
+        ops: v["ops"].as_u64()?,
+        ops_per_sec: v["ops_per_sec"].as_f64()?,
+        conflicts_per_sec: v["conflicts_per_sec"].as_f64()?,
+        p50_ms: v["p50_ms"].as_f64(),
+        p99_ms: v["p99_ms"].as_f64(),
+        errors_5xx: v["errors_5xx"].as_u64()?,
+        errors_other: v["errors_other"].as_u64()?,
+        seconds: v["seconds"].as_f64()?,
+    })
+}
+
 fn write_outputs(args: &Args, rows: &[Row]) -> Result<(), String> {
     if let Some(path) = &args.json {
         let all: Vec<Value> = rows.iter().map(row_json).collect();
@@ -968,10 +1020,8 @@ fn write_outputs(args: &Args, rows: &[Row]) -> Result<(), String> {
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     if let Some(path) = &args.svg {
-        let title = format!(
-            "cubby-bench: successful ops/s, {} s per point",
-            args.duration_secs
-        );
+        let seconds = rows.iter().map(|r| r.seconds).fold(0.0, f64::max);
+        let title = format!("cubby-bench: successful ops/s, {seconds:.0} s per point");
         chart::write_svg(path, rows, &title)
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
