@@ -18,6 +18,16 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// Lets a project and its shares be read in one query.
+    #[sea_orm(has_many = "super::project_share::Entity")]
+    Shares,
+}
+
+impl Related<super::project_share::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Shares.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

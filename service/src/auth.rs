@@ -443,25 +443,105 @@ pub async fn authenticate_session(ctx: &Ctx, token: &str) -> Result<Authenticate
     if token.is_empty() || token.len() > 256 {
         return Err(Error::Unauthenticated);
     }
-    // Every request runs this: two queries (session with its user, then
-    // the groups), not four.
-    let (session, row) = session::Entity::find()
-        .find_also_related(user::Entity)
-        .filter(session::Column::TokenSha256.eq(token_hash(token)))
-        .filter(session::Column::ExpiresAt.gt(Utc::now()))
-        .one(&ctx.db)
-        .await?
-        .ok_or(Error::Unauthenticated)?;
-    let row = row.ok_or(Error::Unauthenticated)?;
-    let groups = groups_of(&ctx.db, row.id).await?;
+    let rows = ctx
+        .db
+        .query_all_raw(ctx.db.get_database_backend().build(&session_query(token)))
+        .await?;
+    let first = rows.first().ok_or(Error::Unauthenticated)?;
+    let session_id: i64 = first.try_get("", "s_id")?;
+    let refresh_token: Option<String> = first.try_get("", "s_refresh")?;
+    let access_expires_at: Option<DateTime<Utc>> = first.try_get("", "s_access_expires")?;
+    let role: String = first.try_get("", "u_role")?;
+    let mut groups = Vec::new();
+    for row in &rows {
+        // One row per membership; a user in no group gives one row of NULLs.
+        if let Some(id) = row.try_get::<Option<i64>>("", "g_id")? {
+            groups.push(Group {
+                id,
+                external_id: row.try_get("", "g_external_id")?,
+                name: row.try_get("", "g_name")?,
+            });
+        }
+    }
     Ok(Authenticated {
-        user: to_user(row, groups),
-        session_id: session.id,
-        access_expires_at: session
-            .refresh_token
-            .as_ref()
-            .and(session.access_expires_at),
+        user: User {
+            id: first.try_get("", "u_id")?,
+            username: first.try_get("", "u_username")?,
+            display_name: first.try_get("", "u_display_name")?,
+            role: Role::from_stored(&role),
+            groups,
+        },
+        session_id,
+        access_expires_at: refresh_token.and(access_expires_at),
     })
+}
+
+/// The live session with this token, its user and the user's groups, in ONE
+/// query (every request runs it): sessions ⋈ users ⟕ memberships ⟕ groups,
+/// one row per group, ordered by group id.
+fn session_query(token: &str) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+    Query::select()
+        .expr_as(
+            Expr::col((session::Entity, session::Column::Id)),
+            Alias::new("s_id"),
+        )
+        .expr_as(
+            Expr::col((session::Entity, session::Column::RefreshToken)),
+            Alias::new("s_refresh"),
+        )
+        .expr_as(
+            Expr::col((session::Entity, session::Column::AccessExpiresAt)),
+            Alias::new("s_access_expires"),
+        )
+        .expr_as(
+            Expr::col((user::Entity, user::Column::Id)),
+            Alias::new("u_id"),
+        )
+        .expr_as(
+            Expr::col((user::Entity, user::Column::Username)),
+            Alias::new("u_username"),
+        )
+        .expr_as(
+            Expr::col((user::Entity, user::Column::DisplayName)),
+            Alias::new("u_display_name"),
+        )
+        .expr_as(
+            Expr::col((user::Entity, user::Column::Role)),
+            Alias::new("u_role"),
+        )
+        .expr_as(
+            Expr::col((group::Entity, group::Column::Id)),
+            Alias::new("g_id"),
+        )
+        .expr_as(
+            Expr::col((group::Entity, group::Column::ExternalId)),
+            Alias::new("g_external_id"),
+        )
+        .expr_as(
+            Expr::col((group::Entity, group::Column::Name)),
+            Alias::new("g_name"),
+        )
+        .from(session::Entity)
+        .inner_join(
+            user::Entity,
+            Expr::col((user::Entity, user::Column::Id))
+                .equals((session::Entity, session::Column::UserId)),
+        )
+        .left_join(
+            membership::Entity,
+            Expr::col((membership::Entity, membership::Column::UserId))
+                .equals((user::Entity, user::Column::Id)),
+        )
+        .left_join(
+            group::Entity,
+            Expr::col((group::Entity, group::Column::Id))
+                .equals((membership::Entity, membership::Column::GroupId)),
+        )
+        .and_where(Expr::col((session::Entity, session::Column::TokenSha256)).eq(token_hash(token)))
+        .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(Utc::now()))
+        .order_by((group::Entity, group::Column::Id), sea_orm::Order::Asc)
+        .to_owned()
 }
 
 /// What a refresh at the provider gave.

@@ -517,7 +517,9 @@ struct Changes<'a> {
 }
 
 /// Moves the project from version `from` to `from + 1` if, and only if, it
-/// is still at `from` and `caller` owns it; false otherwise.
+/// is still at `from` and `caller` owns it, and returns the updated row;
+/// `None` otherwise. (`UPDATE … RETURNING` where the backend has it, so the
+/// winner reads its row back without another round trip under the lock.)
 ///
 /// The check is part of the UPDATE, not a `SELECT … FOR UPDATE` before it:
 /// the UPDATE takes the same row lock, but a save that waited for the lock
@@ -531,7 +533,7 @@ async fn advance_version(
     id: i64,
     from: i32,
     changes: &Changes<'_>,
-) -> Result<bool> {
+) -> Result<Option<project::Model>> {
     let mut update = project::Entity::update_many()
         .col_expr(project::Column::Version, Expr::value(from + 1))
         .col_expr(project::Column::UpdatedAt, Expr::value(changes.at));
@@ -543,13 +545,17 @@ async fn advance_version(
             .col_expr(project::Column::BodySize, Expr::value(size))
             .col_expr(project::Column::BodyMd5, Expr::value(md5));
     }
-    let done = update
+    let update = update
         .filter(project::Column::Id.eq(id))
         .filter(project::Column::Version.eq(from))
-        .filter(project::Column::OwnerId.eq(caller.id))
-        .exec(txn)
-        .await?;
-    Ok(done.rows_affected == 1)
+        .filter(project::Column::OwnerId.eq(caller.id));
+    if txn.support_returning() {
+        return Ok(update.exec_with_returning(txn).await?.into_iter().next());
+    }
+    if update.exec(txn).await?.rows_affected != 1 {
+        return Ok(None);
+    }
+    Ok(project::Entity::find_by_id(id).one(txn).await?)
 }
 
 /// Why `advance_version` changed nothing: the project is gone or not the
@@ -618,13 +624,9 @@ pub async fn update(
                 Some(expected) => expected,
                 None => lock_for_owner(txn, caller, id).await?.version,
             };
-            if !advance_version(txn, caller, id, from, &changes).await? {
+            let Some(p) = advance_version(txn, caller, id, from, &changes).await? else {
                 return Err(refusal(txn, caller, id).await);
-            }
-            let p = project::Entity::find_by_id(id)
-                .one(txn)
-                .await?
-                .ok_or_else(|| Error::Internal("project row missing after its update".into()))?;
+            };
             // The body file is written only now, by the one save that won
             // the version (DESIGN.md's order: lock, compare, write): a crowd
             // of stale saves on a hot project writes and fsyncs nothing.
@@ -682,8 +684,8 @@ pub async fn update(
 /// Deletes the version rows beyond the newest `keep_versions` of a project
 /// now at `version`; returns their files, to delete after the commit.
 /// Versions are numbered without gaps, so "beyond the newest N" is the
-/// index range `version <= current - N`: one short range read per save
-/// instead of walking past N rows.
+/// index range `version <= current - N`: one `DELETE … RETURNING` per save
+/// (PostgreSQL, SQLite) instead of walking past N rows and deleting by id.
 async fn prune_versions(
     ctx: &Ctx,
     txn: &DatabaseTransaction,
@@ -694,19 +696,25 @@ async fn prune_versions(
     if newest_pruned < 1 {
         return Ok(Vec::new());
     }
+    let pruned = project_version::Entity::delete_many()
+        .filter(project_version::Column::ProjectId.eq(project_id))
+        .filter(project_version::Column::Version.lte(newest_pruned));
+    if txn.support_returning() {
+        // One statement: delete and learn which files to remove.
+        let old = pruned.exec_with_returning(txn).await?;
+        return Ok(old.into_iter().map(|v| v.body_file).collect());
+    }
+    // MariaDB: read the range, then delete it (the project row lock keeps
+    // it the same range).
     let old = project_version::Entity::find()
         .filter(project_version::Column::ProjectId.eq(project_id))
         .filter(project_version::Column::Version.lte(newest_pruned))
-        .limit(1000)
         .all(txn)
         .await?;
     if old.is_empty() {
         return Ok(Vec::new());
     }
-    project_version::Entity::delete_many()
-        .filter(project_version::Column::Id.is_in(old.iter().map(|v| v.id).collect::<Vec<_>>()))
-        .exec(txn)
-        .await?;
+    pruned.exec(txn).await?;
     Ok(old.into_iter().map(|v| v.body_file).collect())
 }
 
@@ -800,9 +808,20 @@ async fn readable(ctx: &Ctx, caller: &User, id: i64) -> Result<project::Model> {
 
 /// `GET /api/v1/projects/{id}`.
 pub async fn get(ctx: &Ctx, caller: &User, id: i64) -> Result<Project> {
-    let p = readable(ctx, caller, id).await?;
-    let shares = shares_of(&ctx.db, id).await?;
-    Ok(to_project(p, shares))
+    // The project with its shares in one query (editors re-read often).
+    let (p, shares) = project::Entity::find_by_id(id)
+        .find_with_related(project_share::Entity)
+        .order_by_asc(project_share::Column::GroupId)
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound)?;
+    access(&ctx.db, caller, &p).await?.require_read()?;
+    Ok(to_project(
+        p,
+        shares.into_iter().map(|s| s.group_id).collect(),
+    ))
 }
 
 /// `GET /api/v1/projects/{id}/body`: the current body and its version.
