@@ -63,7 +63,8 @@ fn draw_panel(
     counts.dedup();
     let position = |clients: usize| counts.iter().position(|&c| c == clients).unwrap_or(0) as f64;
     let last = counts.len().saturating_sub(1) as f64;
-    let max_ops = mine.iter().map(|r| r.ops_per_sec).fold(1.0, f64::max) * 1.15;
+    // Head room above the highest point keeps the legend off the lines.
+    let max_ops = mine.iter().map(|r| r.ops_per_sec).fold(1.0, f64::max) * 1.6;
     let mut chart = ChartBuilder::on(area)
         .caption(scenario, ("sans-serif", 16))
         .margin(10)
