@@ -218,6 +218,19 @@ pub async fn raw_http(
     .expect("raw request task")
 }
 
+/// `len` pseudo-random bytes (every byte value occurs), different per `seed`.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 /// Small files of each kind: the format's magic bytes, then `tag` (so two
 /// tags make two different assets). Enough for cubby, which stores bytes.
 pub fn with_magic(magic: &[u8], tag: &str) -> Vec<u8> {

@@ -43,18 +43,24 @@ fn server_part(url: &str) -> String {
     url[..end].to_owned()
 }
 
+/// A new temp directory and a new database name, both unique.
+fn fresh_dir_and_name(dir_prefix: &str, name_prefix: &str) -> (TempDir, String) {
+    let dir = tempfile::Builder::new()
+        .prefix(dir_prefix)
+        .tempdir()
+        .expect("temp dir");
+    let name = format!(
+        "{name_prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    );
+    (dir, name)
+}
+
 impl TestDb {
     /// A fresh database, or `None` (after saying so) when the backend's URL
     /// is not set. Under `CI=true` a missing URL is a test failure.
     pub async fn create(backend: Backend) -> Option<TestDb> {
-        let dir = tempfile::Builder::new()
-            .prefix("cubby-test-")
-            .tempdir()
-            .expect("temp dir");
-        let name = format!(
-            "cubby_t_{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..16]
-        );
+        let (dir, name) = fresh_dir_and_name("cubby-test-", "cubby_t_");
         let Some(var) = backend.env_var() else {
             let url = format!("sqlite://{}/cubby.db?mode=rwc", dir.path().display());
             return Some(TestDb {
@@ -78,14 +84,7 @@ impl TestDb {
     /// A fresh database on the PostgreSQL or MariaDB server at `server_url`
     /// (used by `cubby-bench`, which is told its server by a flag).
     pub async fn create_at(backend: Backend, server_url: &str) -> TestDb {
-        let dir = tempfile::Builder::new()
-            .prefix("cubby-bench-")
-            .tempdir()
-            .expect("temp dir");
-        let name = format!(
-            "cubby_b_{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..16]
-        );
+        let (dir, name) = fresh_dir_and_name("cubby-bench-", "cubby_b_");
         Self::create_on(backend, server_url, name, dir).await
     }
 

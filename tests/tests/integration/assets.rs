@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tests::assets::{
-    assert_files_are_exactly_the_assets, b64, blob_path, jpeg, mp3, png, raw_http, svg, tmp_files,
-    wav, with_magic, zip, RawBody,
+    assert_files_are_exactly_the_assets, b64, blob_path, jpeg, mp3, noise, png, raw_http, svg,
+    tmp_files, wav, with_magic, zip, RawBody,
 };
 use tests::projects::{blob_files, md5_hex, send, start, tally, unexpected, Reply, User};
 use tests::{race, Client, ServerOptions, TestDb, TestServer};
@@ -40,19 +40,6 @@ const CLIENTS: usize = 32;
 const CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 // ---- test bytes -------------------------------------------------------------
-
-/// `len` pseudo-random bytes (every byte value occurs), different per `seed`.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// `md5` with its first letter uppercased (one wrong digit).
 fn one_letter_uppercase(md5: &str) -> String {

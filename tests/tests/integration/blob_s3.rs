@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
-use tests::assets::{asset_rows, png, raw_http, svg, RawBody};
+use tests::assets::{asset_rows, noise, png, raw_http, svg, RawBody};
 use tests::projects::{blob_files, md5_hex, run_gc, send, Reply, User};
 use tests::s3::{aws_env, free_port, Moto, S3Bucket, SECRET_KEY};
 use tests::server::cubby_command;
@@ -35,19 +35,6 @@ const BODY_3: &str = r#"{"targets":[],"n":3}"#;
 
 /// Larger than one 5 MiB part: stored with a multipart upload.
 const LARGE: usize = 7 * 1024 * 1024 + 13;
-
-/// `len` pseudo-random bytes, different per `seed`.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// Starts moto and makes a bucket, or `None` when the test skips.
 async fn bucket_for(db: &TestDb) -> Option<(Moto, S3Bucket)> {
