@@ -156,11 +156,6 @@ impl ObjectBlobs {
         Self::new(Arc::new(store), &location.prefix, location.to_string())
     }
 
-    /// Where the blobs are, for messages (`s3://bucket/prefix`).
-    pub fn label(&self) -> &str {
-        &self.label
-    }
-
     /// `<prefix>/<2 hex>/<30 hex>`, for a valid key only.
     fn path_of(&self, key: &str) -> Result<Path, BlobError> {
         if !is_valid_key(key) {

@@ -2,10 +2,11 @@
 //!
 //! * Isolation is chosen per operation ([`Kind`]): edits run at READ COMMITTED
 //!   (the connections' session default) and serialise on row locks
-//!   (`SELECT … FOR UPDATE`, or an `UPDATE` whose WHERE is the check); get-or-create runs at
-//!   REPEATABLE READ, where its snapshot is the point. On SQLite every write
-//!   transaction is `BEGIN IMMEDIATE`, because sea-query emits no `FOR UPDATE`
-//!   there: the database-wide write lock is taken before the first read.
+//!   (`SELECT … FOR UPDATE`, or an `UPDATE` whose WHERE is the check);
+//!   get-or-create runs at REPEATABLE READ, where its snapshot is the point.
+//!   On SQLite every write transaction is `BEGIN IMMEDIATE`, because
+//!   sea-query emits no `FOR UPDATE` there: the database-wide write lock is
+//!   taken before the first read.
 //! * Errors the engine reports for a race (PostgreSQL 40001/40P01/55P03,
 //!   MariaDB 1213/1205, SQLite BUSY/LOCKED) roll back and re-run the whole
 //!   transaction after a capped, jittered exponential backoff, until the time

@@ -224,20 +224,7 @@ impl S3Bucket {
 
     /// Every object name in the bucket, sorted (one page is enough for a test).
     pub async fn objects(&self) -> Vec<String> {
-        let resp = self
-            .http
-            .get(format!("{}/{}?list-type=2", self.endpoint, self.name))
-            .header("authorization", DUMMY_AUTHORIZATION)
-            .send()
-            .await
-            .expect("list objects");
-        assert!(
-            resp.status().is_success(),
-            "list objects: {}",
-            resp.status()
-        );
-        let xml = resp.text().await.expect("list body");
-        assert!(xml.contains("<ListBucketResult"), "{xml}");
+        let xml = self.list_xml("list-type=2", "ListBucketResult").await;
         assert!(
             !xml.contains("<IsTruncated>true</IsTruncated>"),
             "more objects than one page: {xml}"
@@ -268,21 +255,27 @@ impl S3Bucket {
 
     /// How many multipart uploads were started and neither completed nor aborted.
     pub async fn unfinished_uploads(&self) -> usize {
+        let xml = self.list_xml("uploads", "ListMultipartUploadsResult").await;
+        xml_values(&xml, "UploadId").len()
+    }
+
+    /// `GET /<bucket>?<query>`: the XML answer, which must be a `<root>`.
+    async fn list_xml(&self, query: &str, root: &str) -> String {
         let resp = self
             .http
-            .get(format!("{}/{}?uploads", self.endpoint, self.name))
+            .get(format!("{}/{}?{query}", self.endpoint, self.name))
             .header("authorization", DUMMY_AUTHORIZATION)
             .send()
             .await
-            .expect("list multipart uploads");
+            .unwrap_or_else(|e| panic!("GET ?{query}: {e}"));
         assert!(
             resp.status().is_success(),
-            "list uploads: {}",
+            "GET ?{query}: {}",
             resp.status()
         );
-        let xml = resp.text().await.expect("uploads body");
-        assert!(xml.contains("<ListMultipartUploadsResult"), "{xml}");
-        xml_values(&xml, "UploadId").len()
+        let xml = resp.text().await.expect("listing body");
+        assert!(xml.contains(&format!("<{root}")), "{xml}");
+        xml
     }
 
     /// The object name a blob key has in this bucket.

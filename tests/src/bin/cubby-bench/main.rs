@@ -86,6 +86,7 @@ use clap::{Parser, ValueEnum};
 use md5::{Digest, Md5};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tests::Backend;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -821,10 +822,10 @@ fn plan(args: &Args) -> Result<Plan, String> {
         .iter()
         .map(|u| check_url(u, &["http", "https"]))
         .collect::<Result<Vec<_>, _>>()?;
-    if args.pgbench || args.spawn.iter().any(|t| t.label().starts_with("postgres")) {
+    if args.pgbench || args.spawn.iter().any(|t| t.backend == Backend::Postgres) {
         check_url(&args.pg_url, &["postgres", "postgresql"])?;
     }
-    if args.spawn.iter().any(|t| t.label().starts_with("mariadb")) {
+    if args.spawn.iter().any(|t| t.backend == Backend::MariaDb) {
         check_url(&args.mysql_url, &["mysql", "mariadb"])?;
     }
     if urls.is_empty() && args.spawn.is_empty() && !args.pgbench && args.from_json.is_empty() {
