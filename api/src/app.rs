@@ -10,7 +10,8 @@ use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
 
 use crate::config::{BlobStoreKind, Config};
-use crate::problem::{json_error, path_error, query_error};
+use crate::problem::{form_error, json_error, path_error, query_error};
+use crate::redact::redact;
 use crate::state::AppState;
 use service::blob::{Blobs, FailingWrites, LocalDir};
 use service::object_blob::ObjectBlobs;
@@ -73,24 +74,6 @@ pub async fn check_blobs(config: &Config, blobs: &Blobs) -> Result<(), StartErro
 /// How long start-up and `gc` wait for the blob store to answer (`/readyz`
 /// has a shorter limit of its own).
 pub const BLOB_CHECK_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Removes the values of secret `AWS_*` variables from a message, in case a
-/// library ever echoes one back: messages go to stderr and to logs.
-pub fn redact(message: &str) -> String {
-    let mut clean = message.to_owned();
-    for var in [
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_ACCESS_KEY_ID",
-    ] {
-        if let Ok(secret) = std::env::var(var) {
-            if !secret.is_empty() {
-                clean = clean.replace(&secret, "***");
-            }
-        }
-    }
-    clean
-}
 
 /// Opens the pool and the blob store (creating the data directory).
 pub async fn open_ctx(config: &Config) -> Result<service::Ctx, StartError> {
@@ -208,14 +191,9 @@ impl Application {
                         .content_type_required(false)
                         .error_handler(move |err, _req| json_error(err, max_body).into()),
                 )
-                .app_data(web::FormConfig::default().error_handler(|_err, _req| {
-                    crate::problem::Problem::new(
-                        actix_web::http::StatusCode::BAD_REQUEST,
-                        "invalid_input",
-                        "the form is missing fields or malformed",
-                    )
-                    .into()
-                }))
+                .app_data(
+                    web::FormConfig::default().error_handler(|_err, _req| form_error().into()),
+                )
                 .app_data(
                     web::QueryConfig::default().error_handler(|err, _req| query_error(err).into()),
                 )

@@ -130,7 +130,7 @@ async fn gc(config: Config, dry_run: bool) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let report = service::gc::run(&ctx, config.gc_grace(), dry_run)
         .await
-        .map_err(|e| crate::app::redact(&e.to_string()))?;
+        .map_err(|e| crate::redact::redact(&e.to_string()))?;
     if dry_run {
         println!(
             "gc: would remove {} unreferenced files (of {})",

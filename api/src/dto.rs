@@ -1,8 +1,11 @@
-//! JSON shapes of requests and responses, as CONTRACT.md names them. They
+//! JSON shapes of requests and responses, as docs/API.md names them. They
 //! derive `ToSchema` so the OpenAPI document is generated from this code.
 
 use serde::{Deserialize, Serialize};
+use service::page::PageRequest;
 use utoipa::ToSchema;
+
+pub use crate::problem::ProblemDto;
 
 #[derive(Serialize, ToSchema)]
 pub struct GroupDto {
@@ -85,29 +88,20 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
-    /// The page size; outside 1–100 is a 400 `invalid_query`.
-    pub fn limit(&self) -> Result<u64, crate::problem::Problem> {
-        match self.limit.unwrap_or(20) {
-            n @ 1..=100 => Ok(u64::from(n)),
-            _ => Err(crate::problem::Problem::new(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "limit must be between 1 and 100",
-            )),
-        }
+    /// The checked page request (limit 1–100, a cursor we issued).
+    pub fn request(&self) -> Result<PageRequest, crate::problem::Problem> {
+        Ok(PageRequest::parse(
+            self.limit.map(u64::from),
+            self.cursor.as_deref(),
+        )?)
     }
+}
 
-    /// The id after which the page starts; a cursor we did not issue is a 400.
-    pub fn after_id(&self) -> Result<Option<i64>, crate::problem::Problem> {
-        match self.cursor.as_deref() {
-            None | Some("") => Ok(None),
-            Some(c) => c.parse::<i64>().map(Some).map_err(|_| {
-                crate::problem::Problem::new(
-                    actix_web::http::StatusCode::BAD_REQUEST,
-                    "invalid_query",
-                    "cursor is not one this server issued",
-                )
-            }),
+impl<T> From<service::page::Page<T>> for Page<T> {
+    fn from(page: service::page::Page<T>) -> Self {
+        Self {
+            items: page.items,
+            next_cursor: page.next.map(|n| n.to_string()),
         }
     }
 }
@@ -117,19 +111,7 @@ pub struct StatusDto {
     pub status: &'static str,
 }
 
-/// The problem+json body of every error (RFC 9457).
-#[derive(Serialize, ToSchema)]
-pub struct ProblemDto {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    /// Stable snake_case error code.
-    pub code: String,
-}
-
-/// A project (CONTRACT.md "Projects").
+/// A project.
 #[derive(Serialize, ToSchema)]
 pub struct ProjectDto {
     pub id: i64,
@@ -250,7 +232,7 @@ impl ListProjectsQuery {
     }
 }
 
-/// An asset (CONTRACT.md "Assets and backpack").
+/// An asset.
 #[derive(Serialize, ToSchema)]
 pub struct AssetDto {
     pub md5: String,
@@ -335,4 +317,22 @@ pub struct BackpackQuery {
     pub offset: Option<u64>,
     /// The `next_cursor` of the previous page (an offset; same as `offset`).
     pub cursor: Option<String>,
+}
+
+impl BackpackQuery {
+    /// The checked page request: where to start is `offset`, or the cursor
+    /// a previous page returned (which is an offset too).
+    pub fn request(&self) -> Result<PageRequest, crate::problem::Problem> {
+        let mut request = PageRequest::parse(self.limit.map(u64::from), self.cursor.as_deref())?;
+        if let Some(offset) = self.offset {
+            let offset = i64::try_from(offset).map_err(|_| {
+                crate::problem::Problem::new(
+                    service::Code::InvalidQuery,
+                    "offset is larger than any list",
+                )
+            })?;
+            request.after = Some(offset);
+        }
+        Ok(request)
+    }
 }

@@ -1,15 +1,18 @@
-//! Request extractors: who is calling ([`AuthUser`]) and the app state.
+//! Request extractors: who is calling ([`AuthUser`]) and the request
+//! headers handlers act on ([`IdempotencyKey`], [`IfMatch`]).
 //!
 //! A token comes from `Authorization: Bearer <token>` or, failing that, the
 //! `cubby_session` cookie. An empty `Authorization` or `x-token` header counts
 //! as absent (the stock Scratch editor sends one beside the cookie); a
 //! non-empty `x-token` is accepted like a Bearer token.
 
-use std::future::Future;
+use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
+use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
+use service::Code;
 
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -74,4 +77,96 @@ pub async fn current_user(state: &AppState, token: &str) -> Result<service::auth
     .await?;
     // Groups may have changed with the new claims.
     Ok(service::auth::authenticate(&state.ctx, token).await?)
+}
+
+/// The `Idempotency-Key` header, if sent. Its rules (1–255 visible ASCII
+/// characters) are the service's ([`service::idempotency::Idempotency`]);
+/// a value that is not even text reaches it as replacement characters and
+/// is refused there like any other bad key.
+#[derive(Clone, Debug, Default)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl IdempotencyKey {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl FromRequest for IdempotencyKey {
+    type Error = Problem;
+    type Future = Ready<Result<Self, Problem>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let key = req
+            .headers()
+            .get("idempotency-key")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
+        ready(Ok(IdempotencyKey(key)))
+    }
+}
+
+/// `If-Match: "3"` (also `3` or `W/"3"`) → `Some(3)`; absent or `*` → `None`;
+/// anything else is 400 `invalid_input`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IfMatch(pub Option<i32>);
+
+impl IfMatch {
+    pub fn parse(value: Option<&[u8]>) -> Result<Option<i32>, Problem> {
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let text = std::str::from_utf8(value).unwrap_or_default().trim();
+        if text == "*" {
+            return Ok(None);
+        }
+        let tag = text.strip_prefix("W/").unwrap_or(text);
+        let tag = tag
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(tag);
+        tag.parse::<i32>().map(Some).map_err(|_| {
+            Problem::new(
+                Code::InvalidInput,
+                "If-Match must be a project version, e.g. \"3\"",
+            )
+        })
+    }
+}
+
+impl FromRequest for IfMatch {
+    type Error = Problem;
+    type Future = Ready<Result<Self, Problem>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let value = req.headers().get(header::IF_MATCH).map(|v| v.as_bytes());
+        ready(IfMatch::parse(value).map(IfMatch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_takes_a_version_in_its_usual_spellings() {
+        let cases: &[(Option<&str>, Option<Option<i32>>)] = &[
+            (None, Some(None)),
+            (Some("*"), Some(None)),
+            (Some("\"3\""), Some(Some(3))),
+            (Some("3"), Some(Some(3))),
+            (Some("W/\"3\""), Some(Some(3))),
+            (Some("  \"12\"  "), Some(Some(12))),
+            (Some("\"2147483647\""), Some(Some(i32::MAX))),
+            (Some("\"2147483648\""), None),
+            (Some("\"9223372036854775808\""), None),
+            (Some("\"abc\""), None),
+            (Some(""), None),
+            (Some("\"3\", \"4\""), None),
+            (Some("\"\"3\"\""), None),
+        ];
+        for (value, want) in cases {
+            let got = IfMatch::parse(value.map(str::as_bytes)).ok();
+            assert_eq!(got, *want, "{value:?}");
+        }
+    }
 }

@@ -19,6 +19,8 @@ pub mod oidc;
 pub mod openapi;
 pub mod problem;
 pub mod ratelimit;
+pub mod redact;
+pub mod redirect;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

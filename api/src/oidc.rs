@@ -1,8 +1,9 @@
 //! The OIDC relying party: provider discovery, the authorization-code flow
 //! with PKCE S256, `state` and `nonce`, ID-token validation (issuer,
 //! audience, signature, expiry, nonce — by the `openidconnect` crate), and
-//! refresh. Claims become a [`LoginInput`] for `service::auth::login`, the
-//! same get-or-create the dev login uses.
+//! refresh. Claims become a [`LoginInput`] (by
+//! [`service::auth::login_input_from_claims`]) for `service::auth::login`,
+//! the same get-or-create the dev login uses.
 //!
 //! Discovery runs on first use and is cached, so cubby starts even while the
 //! identity provider is briefly unreachable.
@@ -18,7 +19,8 @@ use openidconnect::{
     PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse,
 };
 use serde_json::Value;
-use service::auth::{GroupClaim, LoginInput, Refresh, Role, UpstreamTokens};
+use service::auth::{ClaimNames, LoginInput, Refresh, UpstreamTokens};
+use service::Code;
 use tokio::sync::OnceCell;
 
 use crate::config::Config;
@@ -39,6 +41,24 @@ pub enum OidcError {
     Unavailable(String),
     #[error("login refused: {0}")]
     Refused(String),
+}
+
+/// OIDC failures, mapped once: the provider is down (503
+/// `provider_unavailable`), or its answer was not accepted (400
+/// `login_refused`, the reason logged here and not shown).
+impl From<OidcError> for service::Error {
+    fn from(err: OidcError) -> Self {
+        match err {
+            OidcError::Unavailable(msg) => service::Error::ProviderUnavailable(msg),
+            OidcError::Refused(msg) => {
+                tracing::warn!(error = %msg, "OIDC login refused");
+                service::Error::invalid(
+                    Code::LoginRefused,
+                    "the identity provider's answer was not accepted; start the login again",
+                )
+            }
+        }
+    }
 }
 
 struct Discovered {
@@ -286,68 +306,15 @@ impl Oidc {
         Ok(claims)
     }
 
-    /// CONTRACT.md's mapping from claims to a user.
+    /// Who logged in, by the claim mapping in `service::auth`.
     fn login_input(&self, claims: &HashMap<String, Value>) -> Result<LoginInput, OidcError> {
-        let text = |k: &str| {
-            claims
-                .get(k)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
+        let names = ClaimNames {
+            groups: &self.groups_claim,
+            role: &self.role_claim,
         };
-        let sub = text("sub").ok_or_else(|| OidcError::Refused("no sub claim".into()))?;
-        let username = text("preferred_username").unwrap_or(sub).to_owned();
-        // A single string, or a list of roles (as some providers send).
-        let is_teacher = match claims.get(&self.role_claim) {
-            Some(Value::String(r)) => r == "teacher",
-            Some(Value::Array(rs)) => rs.iter().any(|r| r.as_str() == Some("teacher")),
-            _ => false,
-        };
-        let role = if is_teacher {
-            Role::Teacher
-        } else {
-            Role::Student
-        };
-        Ok(LoginInput {
-            subject: format!("oidc|{sub}"),
-            display_name: text("name").map(str::to_owned),
-            username,
-            role,
-            groups: groups_of(claims.get(&self.groups_claim)),
-        })
+        service::auth::login_input_from_claims(claims, names)
+            .ok_or_else(|| OidcError::Refused("no sub claim".into()))
     }
-}
-
-/// Groups: a list of strings (each is id and name) or of `{"id", "name"}`.
-fn groups_of(claim: Option<&Value>) -> Vec<GroupClaim> {
-    let Some(Value::Array(items)) = claim else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|item| match item {
-            Value::String(s) if !s.is_empty() => Some(GroupClaim {
-                external_id: s.clone(),
-                name: s.clone(),
-            }),
-            Value::Object(o) => {
-                let id = match o.get("id")? {
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
-                    _ => return None,
-                };
-                let name = o
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or(&id)
-                    .to_owned();
-                Some(GroupClaim {
-                    external_id: id,
-                    name,
-                })
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 fn tokens_of<T: OAuth2TokenResponse>(response: &T) -> UpstreamTokens {

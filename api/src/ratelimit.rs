@@ -7,7 +7,6 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
-use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -24,8 +23,7 @@ fn per_minute<K: std::hash::Hash + Eq + Clone>(n: u32) -> Option<DefaultKeyedRat
 
 fn too_many() -> Problem {
     Problem::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_requests",
+        service::Code::TooManyRequests,
         "too many login attempts; wait a minute and try again",
     )
 }

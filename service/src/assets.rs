@@ -17,8 +17,8 @@ use md5::{Digest, Md5};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use sha2::Sha256;
 
-use crate::blob::{delete_all, BlobError, BlobWriter, ByteStream};
-use crate::error::{Error, Result};
+use crate::blob::{delete_all, BlobWriter, ByteStream};
+use crate::error::{Code, Error, Result};
 use crate::tx::{self, Kind};
 use crate::{now, Ctx};
 
@@ -129,14 +129,14 @@ impl AssetName {
 
 fn invalid_name() -> Error {
     Error::invalid(
-        "invalid_asset_name",
+        Code::InvalidAssetName,
         "an asset name is 32 lowercase hex digits (its md5), a dot and an extension",
     )
 }
 
 fn unsupported() -> Error {
     Error::invalid(
-        "unsupported_asset_type",
+        Code::UnsupportedAssetType,
         format!("supported extensions: {}", UPLOADABLE_EXTS.join(", ")),
     )
 }
@@ -150,10 +150,6 @@ pub struct Asset {
     pub size: i64,
     /// Whether this request stored it (false: it existed already).
     pub created: bool,
-}
-
-fn storage(err: BlobError) -> Error {
-    Error::Storage(err.to_string())
 }
 
 async fn find(db: &impl ConnectionTrait, name: &AssetName) -> Result<Option<asset::Model>> {
@@ -176,12 +172,12 @@ where
     // Only write a file when the asset is new; a re-upload is only hashed.
     let writer = match existing {
         Some(_) => None,
-        None => Some(ctx.blobs.create().await.map_err(storage)?),
+        None => Some(ctx.blobs.create().await?),
     };
     let (md5, sha256, size, writer) = consume(ctx, body, writer).await?;
     if md5 != name.md5 {
         return Err(Error::invalid(
-            "md5_mismatch",
+            Code::Md5Mismatch,
             "the md5 of the bytes is not the one in the name",
         ));
     }
@@ -189,7 +185,7 @@ where
         let row = existing.ok_or_else(|| Error::Internal("asset row vanished".into()))?;
         return Ok(to_asset(row, false));
     };
-    let key = writer.finish().await.map_err(storage)?;
+    let key = writer.finish().await?;
     insert_or_dedup(ctx, name, &key, &sha256, size).await
 }
 
@@ -209,8 +205,9 @@ where
     let mut body = std::pin::pin!(body);
     while let Some(chunk) = body.next().await {
         // On any early return the writer is dropped, which discards its file.
-        let chunk = chunk
-            .map_err(|e| Error::invalid("incomplete_body", format!("the upload broke off: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            Error::invalid(Code::IncompleteBody, format!("the upload broke off: {e}"))
+        })?;
         size += chunk.len() as u64;
         if size > ctx.settings.max_body_bytes {
             return Err(Error::TooLarge {
@@ -229,7 +226,7 @@ where
         let chunk;
         (md5, sha256, chunk) = hashed;
         if let Some(w) = writer.as_mut() {
-            w.write(&chunk).await.map_err(storage)?;
+            w.write(&chunk).await?;
         }
     }
     Ok((
@@ -308,14 +305,80 @@ pub async fn store_bytes(ctx: &Ctx, ext: &str, bytes: Bytes) -> Result<String> {
 /// An asset's row and its bytes, for download.
 pub async fn open(ctx: &Ctx, name: &AssetName) -> Result<(Asset, ByteStream)> {
     let row = find(&ctx.db, name).await?.ok_or(Error::NotFound)?;
-    let (_, stream) = ctx.blobs.open(&row.blob_file).await.map_err(|e| match e {
-        BlobError::NotFound => Error::Internal("a referenced asset file is missing".into()),
-        other => storage(other),
-    })?;
+    let (_, stream) = ctx.blobs.open(&row.blob_file).await?;
     Ok((to_asset(row, false), stream))
 }
 
 /// Whether an asset exists (for `If-None-Match` without opening the file).
 pub async fn exists(ctx: &Ctx, name: &AssetName) -> Result<bool> {
     Ok(find(&ctx.db, name).await?.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MD5: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn uploadable_names_are_md5_dot_known_extension() {
+        let ok = [
+            ("svg", AssetType::ImageVector),
+            ("png", AssetType::ImageBitmap),
+            ("JPG", AssetType::ImageBitmap),
+            ("wav", AssetType::Sound),
+            ("mp3", AssetType::Sound),
+            ("sprite3", AssetType::Sprite),
+        ];
+        for (ext, kind) in ok {
+            let name = AssetName::parse_uploadable(&format!("{MD5}.{ext}")).unwrap();
+            assert_eq!(name.asset_type, kind, "{ext}");
+            assert_eq!(name.ext, ext.to_ascii_lowercase());
+            assert_eq!(
+                name.file_name(),
+                format!("{MD5}.{}", ext.to_ascii_lowercase())
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_names_are_invalid_asset_names() {
+        let upper = MD5.to_uppercase();
+        let bad = [
+            String::new(),
+            MD5.to_owned(),
+            format!("{MD5}."),
+            format!("{upper}.png"),
+            format!("{}.png", &MD5[1..]),
+            format!("{MD5}0.png"),
+            format!("../{MD5}.png"),
+            format!("{MD5}.png/.."),
+            format!("{MD5}/../x.png"),
+            format!("{MD5}%2f.png"),
+            format!("{MD5}.png%00"),
+            format!("{MD5}.p ng"),
+            format!("{MD5}.tar.gz"),
+            format!("{MD5}.png\n"),
+            "ghijklmnopqrstuvwxyzghijklmnopqr.png".to_owned(),
+        ];
+        for name in &bad {
+            let err = AssetName::parse_any(name).unwrap_err();
+            assert_eq!(err.code(), Code::InvalidAssetName, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_extensions_are_unsupported_and_json_is_not_uploadable() {
+        for ext in ["exe", "html", "js", "svgz"] {
+            let err = AssetName::parse_uploadable(&format!("{MD5}.{ext}")).unwrap_err();
+            assert_eq!(err.code(), Code::UnsupportedAssetType, "{ext}");
+        }
+        let json = format!("{MD5}.json");
+        assert_eq!(
+            AssetName::parse_any(&json).map(|n| n.asset_type).ok(),
+            Some(AssetType::Script)
+        );
+        let err = AssetName::parse_uploadable(&json).unwrap_err();
+        assert_eq!(err.code(), Code::UnsupportedAssetType);
+    }
 }

@@ -10,11 +10,14 @@ use entity::backpack_item as item;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
-use crate::assets::{self, AssetName};
+use crate::assets;
 use crate::auth::User;
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
+use crate::idempotency::Idempotency;
+use crate::page::{Page, PageRequest};
+use crate::text::TextRule;
 use crate::tx::{self, Kind};
-use crate::{idempotency, now, Ctx};
+use crate::{now, Ctx};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
@@ -58,13 +61,13 @@ fn body_ext(item_type: &str, mime: &str) -> Result<&'static str> {
         ("script", "application/json") => "json",
         ("costume" | "sound" | "sprite" | "script", _) => {
             return Err(Error::invalid(
-                "unsupported_asset_type",
+                Code::UnsupportedAssetType,
                 format!("a {item_type} cannot have mime type {mime}"),
             ))
         }
         _ => {
             return Err(Error::invalid(
-                "invalid_input",
+                Code::InvalidInput,
                 "type must be costume, sound, sprite or script",
             ))
         }
@@ -80,7 +83,7 @@ fn thumbnail_ext(bytes: &[u8]) -> Result<&'static str> {
         Ok("png")
     } else {
         Err(Error::invalid(
-            "invalid_input",
+            Code::InvalidInput,
             "the thumbnail must be a JPEG or PNG image",
         ))
     }
@@ -92,18 +95,11 @@ fn decode(field: &str, text: &str) -> Result<Bytes> {
     base64::engine::general_purpose::STANDARD
         .decode(data.trim())
         .map(Bytes::from)
-        .map_err(|_| Error::invalid("invalid_base64", format!("{field} is not valid base64")))
+        .map_err(|_| Error::invalid(Code::InvalidBase64, format!("{field} is not valid base64")))
 }
 
-fn check_name(name: &str) -> Result<()> {
-    if name.chars().count() > 255 || name.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "invalid_input",
-            "name must be at most 255 characters, no control characters",
-        ));
-    }
-    Ok(())
-}
+/// An item's name (the editor may send an empty one).
+const NAME: TextRule = TextRule::optional("name", 255);
 
 fn to_item(row: item::Model) -> Item {
     Item {
@@ -121,7 +117,8 @@ fn to_item(row: item::Model) -> Item {
 #[tracing::instrument(skip_all, fields(user.id = caller.id))]
 pub async fn add(ctx: &Ctx, caller: &User, new: NewItem, idem_key: Option<&str>) -> Result<Added> {
     let ext = body_ext(&new.item_type, &new.mime)?;
-    check_name(&new.name)?;
+    NAME.check(&new.name)?;
+    let idempotency = Idempotency::new(idem_key, "backpack.add")?;
     let body = decode("body", &new.body_base64)?;
     let thumbnail = decode("thumbnail", &new.thumbnail_base64)?;
     for part in [&body, &thumbnail] {
@@ -144,15 +141,11 @@ pub async fn add(ctx: &Ctx, caller: &User, new: NewItem, idem_key: Option<&str>)
         Kind::Edit,
         async |txn| {
             let at = now();
-            if let Some(k) = idem_key {
-                if let Some(item) =
-                    idempotency::claim::<Item>(txn, caller.id, k, "backpack.add", at).await?
-                {
-                    return Ok(Added {
-                        item,
-                        replayed: true,
-                    });
-                }
+            if let Some(item) = idempotency.replay(txn, caller.id, at).await? {
+                return Ok(Added {
+                    item,
+                    replayed: true,
+                });
             }
             let res = item::Entity::insert(item::ActiveModel {
                 owner_id: Set(caller.id),
@@ -175,9 +168,7 @@ pub async fn add(ctx: &Ctx, caller: &User, new: NewItem, idem_key: Option<&str>)
                 thumbnail: thumbnail_name.clone(),
                 created_at: at,
             };
-            if let Some(k) = idem_key {
-                idempotency::store(txn, caller.id, k, 201, &item).await?;
-            }
+            idempotency.remember(txn, caller.id, 201, &item).await?;
             Ok(Added {
                 item,
                 replayed: false,
@@ -187,18 +178,19 @@ pub async fn add(ctx: &Ctx, caller: &User, new: NewItem, idem_key: Option<&str>)
     .await
 }
 
-/// The caller's items, newest first.
-pub async fn list(ctx: &Ctx, caller: &User, limit: u64, offset: u64) -> Result<Vec<Item>> {
-    Ok(item::Entity::find()
+/// The caller's items, newest first. The editor pages by offset, so the
+/// cursor here is an offset too.
+pub async fn list(ctx: &Ctx, caller: &User, page: PageRequest) -> Result<Page<Item>> {
+    let offset = page.after.unwrap_or(0);
+    let rows = item::Entity::find()
         .filter(item::Column::OwnerId.eq(caller.id))
         .order_by_desc(item::Column::Id)
-        .offset(offset)
-        .limit(limit)
+        .offset(u64::try_from(offset).unwrap_or(0))
+        .limit(page.fetch())
         .all(&ctx.db)
-        .await?
-        .into_iter()
-        .map(to_item)
-        .collect())
+        .await?;
+    let next_offset = offset.saturating_add(i64::try_from(page.limit).unwrap_or(i64::MAX));
+    Ok(Page::from_rows(rows, &page, |_| next_offset).map(to_item))
 }
 
 /// Deletes one of the caller's items; another user's item is `NotFound`.
@@ -223,9 +215,53 @@ pub async fn delete(ctx: &Ctx, caller: &User, id: i64) -> Result<()> {
     .await
 }
 
-/// A body or thumbnail named in an item (`GET /backpack/{file}`).
-pub async fn file(ctx: &Ctx, name: &str) -> Result<(AssetName, crate::blob::ByteStream)> {
-    let name = AssetName::parse_any(name).map_err(|_| Error::NotFound)?;
-    let (_, stream) = assets::open(ctx, &name).await?;
-    Ok((name, stream))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_type_takes_only_its_own_mime_types() {
+        let cases: &[(&str, &str, Result<&str, Code>)] = &[
+            ("costume", "image/svg+xml", Ok("svg")),
+            ("costume", "image/png", Ok("png")),
+            ("costume", "image/jpeg", Ok("jpg")),
+            ("sound", "audio/x-wav", Ok("wav")),
+            ("sound", "audio/mpeg", Ok("mp3")),
+            ("sprite", "application/zip", Ok("sprite3")),
+            ("script", "application/json", Ok("json")),
+            ("costume", "text/html", Err(Code::UnsupportedAssetType)),
+            ("sound", "image/png", Err(Code::UnsupportedAssetType)),
+            (
+                "script",
+                "application/javascript",
+                Err(Code::UnsupportedAssetType),
+            ),
+            ("virus", "application/zip", Err(Code::InvalidInput)),
+            ("", "", Err(Code::InvalidInput)),
+        ];
+        for (item_type, mime, want) in cases {
+            let got = body_ext(item_type, mime).map_err(|e| e.code());
+            assert_eq!(got, *want, "{item_type} {mime}");
+        }
+    }
+
+    #[test]
+    fn a_thumbnail_is_known_by_its_magic_bytes() {
+        assert_eq!(thumbnail_ext(b"\xFF\xD8\xFF\xE0rest").ok(), Some("jpg"));
+        assert_eq!(thumbnail_ext(b"\x89PNG\r\n\x1a\nrest").ok(), Some("png"));
+        for bad in [&b""[..], b"GIF89a", b"<svg>", b"\x89PNG"] {
+            assert!(thumbnail_ext(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bodies_are_base64_with_or_without_a_data_url_prefix() {
+        assert_eq!(decode("body", "aGk=").ok().as_deref(), Some(&b"hi"[..]));
+        assert_eq!(
+            decode("body", "data:image/png;base64,aGk=").ok().as_deref(),
+            Some(&b"hi"[..])
+        );
+        let err = decode("thumbnail", "not base64!").unwrap_err();
+        assert_eq!(err.code(), Code::InvalidBase64);
+    }
 }

@@ -12,7 +12,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::sqlx::{AssertSqlSafe, Executor};
 pub use sea_orm::DbErr;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 
 /// Pool and lock-wait settings (each one a flag and an env var of `cubby`).
 #[derive(Clone, Debug)]
@@ -113,13 +113,4 @@ pub async fn migration_status(db: &DatabaseConnection) -> Result<Vec<(String, bo
 /// `SELECT 1`: is the database reachable?
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
-}
-
-pub fn backend_name(db: &DatabaseConnection) -> &'static str {
-    match db.get_database_backend() {
-        DbBackend::Postgres => "postgres",
-        DbBackend::MySql => "mysql",
-        DbBackend::Sqlite => "sqlite",
-        _ => "other",
-    }
 }

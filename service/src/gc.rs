@@ -13,7 +13,7 @@ use chrono::Utc;
 use entity::{asset, idempotency_key, login_state, project_version, session};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::Ctx;
 
 #[derive(Clone, Debug, Default)]
@@ -53,11 +53,7 @@ async fn referenced(ctx: &Ctx, keys: &[String]) -> Result<HashSet<String>> {
 }
 
 pub async fn run(ctx: &Ctx, grace: Duration, dry_run: bool) -> Result<Report> {
-    let files = ctx
-        .blobs
-        .list()
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?;
+    let files = ctx.blobs.list().await?;
     let cutoff = SystemTime::now()
         .checked_sub(grace)
         .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -82,11 +78,7 @@ pub async fn run(ctx: &Ctx, grace: Duration, dry_run: bool) -> Result<Report> {
             tracing::warn!(blob.key = %key, error = %err, "gc could not delete a file");
         }
     }
-    report.unfinished = ctx
-        .blobs
-        .purge_unfinished(cutoff)
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?;
+    report.unfinished = ctx.blobs.purge_unfinished(cutoff).await?;
     let now = Utc::now();
     report.expired_sessions = session::Entity::delete_many()
         .filter(session::Column::ExpiresAt.lte(now))

@@ -14,14 +14,68 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 
 pub const KEY_LIFETIME_HOURS: i64 = 24;
 
-fn check_key(key: &str) -> Result<()> {
+/// The `Idempotency-Key` of one create request (if it sent one), bound to
+/// the kind of request (`scope`): the same key for another request is
+/// `idempotency_key_reused`.
+#[derive(Clone, Debug)]
+pub struct Idempotency<'a> {
+    key: Option<&'a str>,
+    scope: String,
+}
+
+impl<'a> Idempotency<'a> {
+    /// Checks the key (1–255 visible ASCII characters) before anything is
+    /// written: `invalid_idempotency_key` otherwise.
+    pub fn new(key: Option<&'a str>, scope: impl Into<String>) -> Result<Self> {
+        if let Some(k) = key {
+            check_key(k)?;
+        }
+        Ok(Self {
+            key,
+            scope: scope.into(),
+        })
+    }
+
+    /// Inside the creating transaction: `Some(r)` when an earlier request
+    /// with this key already succeeded (`r` is its stored response, to send
+    /// again); `None` when this request goes ahead (and then must call
+    /// [`remember`](Self::remember)) or sent no key.
+    pub async fn replay<R: DeserializeOwned>(
+        &self,
+        txn: &DatabaseTransaction,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<R>> {
+        match self.key {
+            Some(key) => claim(txn, user_id, key, &self.scope, now).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Stores the response of the request that went ahead, in its transaction.
+    pub async fn remember<R: Serialize>(
+        &self,
+        txn: &DatabaseTransaction,
+        user_id: i64,
+        status: u16,
+        response: &R,
+    ) -> Result<()> {
+        match self.key {
+            Some(key) => store(txn, user_id, key, status, response).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// 1–255 visible ASCII characters.
+pub fn check_key(key: &str) -> Result<()> {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Error::invalid(
-            "invalid_idempotency_key",
+            Code::InvalidIdempotencyKey,
             "Idempotency-Key must be 1-255 visible ASCII characters",
         ));
     }
@@ -31,14 +85,13 @@ fn check_key(key: &str) -> Result<()> {
 /// Claims `key` for `scope`. `Ok(None)`: this transaction owns it and must
 /// call [`store`]. `Ok(Some(r))`: an earlier request with this key already
 /// succeeded; `r` is its stored response.
-pub async fn claim<R: DeserializeOwned>(
+async fn claim<R: DeserializeOwned>(
     txn: &DatabaseTransaction,
     user_id: i64,
     key: &str,
     scope: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<R>> {
-    check_key(key)?;
     // An expired key is as good as absent.
     idem::Entity::delete_many()
         .filter(idem::Column::UserId.eq(user_id))
@@ -71,7 +124,7 @@ pub async fn claim<R: DeserializeOwned>(
     }
     if row.scope != scope {
         return Err(Error::invalid(
-            "idempotency_key_reused",
+            Code::IdempotencyKeyReused,
             "this Idempotency-Key was already used for a different request",
         ));
     }
@@ -82,7 +135,7 @@ pub async fn claim<R: DeserializeOwned>(
 }
 
 /// Stores the response of the request that claimed `key`.
-pub async fn store<R: Serialize>(
+async fn store<R: Serialize>(
     txn: &DatabaseTransaction,
     user_id: i64,
     key: &str,
@@ -98,4 +151,36 @@ pub async fn store<R: Serialize>(
         .exec(txn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_one_to_255_visible_ascii_characters() {
+        let long = "k".repeat(255);
+        let too_long = "k".repeat(256);
+        let cases: &[(&str, bool)] = &[
+            ("a", true),
+            ("3f2c-uuid-like-0001", true),
+            ("!~{}[]", true),
+            (&long, true),
+            ("", false),
+            (&too_long, false),
+            ("with space", false),
+            ("tab\there", false),
+            ("new\nline", false),
+            ("ümlaut", false),
+        ];
+        for (key, ok) in cases {
+            let got = check_key(key);
+            assert_eq!(got.is_ok(), *ok, "{key:?}");
+            if let Err(e) = got {
+                assert_eq!(e.code(), Code::InvalidIdempotencyKey);
+            }
+        }
+        assert!(Idempotency::new(Some(""), "x").is_err());
+        assert!(Idempotency::new(None, "x").is_ok());
+    }
 }

@@ -16,10 +16,12 @@ pub mod error;
 pub mod gc;
 pub mod idempotency;
 pub mod object_blob;
+pub mod page;
 pub mod projects;
+pub mod text;
 pub mod tx;
 
-pub use error::Error;
+pub use error::{Code, Error};
 pub use sea_orm::DatabaseConnection;
 
 use std::time::Duration;

@@ -117,38 +117,51 @@ pub fn classify(err: &DbErr) -> Option<Conflict> {
         return None;
     };
     if let Some(mysql) = db_err.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-        return match mysql.number() {
-            1213 => Some(Conflict::Deadlock),
-            1205 => Some(Conflict::LockTimeout),
-            _ => None,
-        };
+        return mysql_conflict(mysql.number());
     }
+    let code = db_err.code();
     if db_err
         .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
         .is_some()
     {
-        return match db_err.code().as_deref() {
-            Some("40001") => Some(Conflict::Serialization),
-            Some("40P01") => Some(Conflict::Deadlock),
-            Some("55P03") => Some(Conflict::LockTimeout),
-            _ => None,
-        };
+        return code.as_deref().and_then(postgres_conflict);
     }
     if db_err
         .try_downcast_ref::<sqlx::sqlite::SqliteError>()
         .is_some()
     {
-        // Extended result codes: the primary code is the low byte.
-        let primary = db_err
-            .code()
-            .and_then(|c| c.parse::<i32>().ok())
-            .map(|c| c & 0xff);
-        return match primary {
-            Some(5) | Some(6) => Some(Conflict::Busy),
-            _ => None,
-        };
+        return code.as_deref().and_then(sqlite_conflict);
     }
     None
+}
+
+/// MariaDB error numbers: 1213 deadlock, 1205 lock wait timeout.
+fn mysql_conflict(number: u16) -> Option<Conflict> {
+    match number {
+        1213 => Some(Conflict::Deadlock),
+        1205 => Some(Conflict::LockTimeout),
+        _ => None,
+    }
+}
+
+/// PostgreSQL SQLSTATEs: 40001 serialization failure, 40P01 deadlock,
+/// 55P03 lock not available (our `lock_timeout`).
+fn postgres_conflict(sqlstate: &str) -> Option<Conflict> {
+    match sqlstate {
+        "40001" => Some(Conflict::Serialization),
+        "40P01" => Some(Conflict::Deadlock),
+        "55P03" => Some(Conflict::LockTimeout),
+        _ => None,
+    }
+}
+
+/// SQLite (extended) result codes: the primary code is the low byte;
+/// 5 is BUSY, 6 is LOCKED (e.g. 517 = BUSY_SNAPSHOT, 261 = BUSY_RECOVERY).
+fn sqlite_conflict(code: &str) -> Option<Conflict> {
+    match code.parse::<i32>().ok()? & 0xff {
+        5 | 6 => Some(Conflict::Busy),
+        _ => None,
+    }
 }
 
 fn options(backend: DbBackend, kind: Kind) -> TransactionOptions {
@@ -249,6 +262,72 @@ where
                 tracing::debug!(error = %rollback_err, "rollback failed");
             }
             Err(err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_retries_serialization_deadlock_and_lock_timeout_only() {
+        let cases = [
+            ("40001", Some(Conflict::Serialization)),
+            ("40P01", Some(Conflict::Deadlock)),
+            ("55P03", Some(Conflict::LockTimeout)),
+            ("23505", None), // unique violation: the caller decides
+            ("23503", None), // foreign key
+            ("57014", None), // statement cancelled
+            ("", None),
+        ];
+        for (code, want) in cases {
+            assert_eq!(postgres_conflict(code), want, "{code}");
+        }
+    }
+
+    #[test]
+    fn mariadb_retries_deadlock_and_lock_wait_timeout_only() {
+        for (number, want) in [
+            (1213, Some(Conflict::Deadlock)),
+            (1205, Some(Conflict::LockTimeout)),
+            (1062, None), // duplicate entry
+            (1452, None), // foreign key
+            (0, None),
+        ] {
+            assert_eq!(mysql_conflict(number), want, "{number}");
+        }
+    }
+
+    #[test]
+    fn sqlite_retries_busy_and_locked_in_every_extended_form() {
+        for (code, want) in [
+            ("5", Some(Conflict::Busy)),
+            ("6", Some(Conflict::Busy)),
+            ("517", Some(Conflict::Busy)), // SQLITE_BUSY_SNAPSHOT
+            ("261", Some(Conflict::Busy)), // SQLITE_BUSY_RECOVERY
+            ("262", Some(Conflict::Busy)), // SQLITE_LOCKED_SHAREDCACHE
+            ("2067", None),                // SQLITE_CONSTRAINT_UNIQUE
+            ("19", None),                  // SQLITE_CONSTRAINT
+            ("not a number", None),
+        ] {
+            assert_eq!(sqlite_conflict(code), want, "{code}");
+        }
+    }
+
+    #[test]
+    fn errors_that_are_not_the_database_s_are_not_retried() {
+        assert_eq!(classify(&DbErr::Custom("boom".into())), None);
+        assert_eq!(classify(&DbErr::RecordNotFound("x".into())), None);
+    }
+
+    #[test]
+    fn backoff_grows_within_its_cap() {
+        let policy = RetryPolicy::default();
+        for attempt in 0..40 {
+            let delay = policy.backoff(attempt);
+            assert!(delay >= Duration::from_millis(1), "{attempt}: {delay:?}");
+            assert!(delay <= policy.max_delay, "{attempt}: {delay:?}");
         }
     }
 }

@@ -2,14 +2,15 @@
 //! OIDC callback ([`service::auth::login`]).
 
 use actix_web::cookie::{time, Cookie, SameSite};
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use service::auth::{GroupClaim, LoginInput, NewSession};
+use service::Code;
 
 use crate::dto::{DevLoginRequest, LoginResponse, ProblemDto, UserDto};
 use crate::extract::{session_token, SESSION_COOKIE};
 use crate::problem::Problem;
+use crate::redirect::is_same_origin_path;
 use crate::state::AppState;
-use service::auth::{GroupClaim, LoginInput, Role};
 
 /// The session cookie: HttpOnly, SameSite=Lax, Path=/, Secure over https.
 pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> Cookie<'static> {
@@ -30,16 +31,21 @@ pub fn login_cookie(state: &AppState, session: &service::auth::NewSession) -> Co
     session_cookie(state, &session.token, max_age)
 }
 
-fn parse_role(role: Option<&str>) -> Result<Role, Problem> {
-    match role {
-        None | Some("student") => Ok(Role::Student),
-        Some("teacher") => Ok(Role::Teacher),
-        Some(_) => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "role must be \"teacher\" or \"student\"",
-        )),
+/// The one dev-login path (`POST /auth/dev/login` and the home page's
+/// form): 404 unless `CUBBY_DEV_LOGIN=true`, rate-limited like every login,
+/// then the same service login as the OIDC callback.
+pub async fn dev_login_session(
+    state: &AppState,
+    req: &HttpRequest,
+    input: Result<LoginInput, service::Error>,
+) -> Result<NewSession, Problem> {
+    if !state.config.dev_login {
+        return Err(Problem::not_found());
     }
+    state.login_limits.check_ip(req)?;
+    let input = input?;
+    state.login_limits.check_user(&input.username)?;
+    Ok(service::auth::login(&state.ctx, &input, None).await?)
 }
 
 /// Log in as anyone, for development and tests. 404 unless `CUBBY_DEV_LOGIN=true`.
@@ -51,12 +57,7 @@ pub async fn dev_login(
     req: HttpRequest,
     body: web::Json<DevLoginRequest>,
 ) -> Result<HttpResponse, Problem> {
-    if !state.config.dev_login {
-        return Err(Problem::not_found());
-    }
-    state.login_limits.check_ip(&req)?;
     let body = body.into_inner();
-    state.login_limits.check_user(&body.username)?;
     let groups = body
         .groups
         .into_iter()
@@ -65,9 +66,13 @@ pub async fn dev_login(
             name: g.name,
         })
         .collect();
-    let role = parse_role(body.role.as_deref())?;
-    let input = LoginInput::dev(body.username, body.display_name, role, groups);
-    let session = service::auth::login(&state.ctx, &input, None).await?;
+    let input = service::auth::dev_login_input(
+        body.username,
+        body.display_name,
+        body.role.as_deref(),
+        groups,
+    );
+    let session = dev_login_session(&state, &req, input).await?;
     Ok(HttpResponse::Ok()
         .cookie(login_cookie(&state, &session))
         .json(LoginResponse {
@@ -119,12 +124,6 @@ pub struct LogoutQuery {
     next: Option<String>,
 }
 
-/// A path on this site: one leading `/`, not `//` or `/\` (which browsers
-/// treat as another host).
-pub fn is_same_origin_path(path: &str) -> bool {
-    path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\")
-}
-
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 pub struct LoginQuery {
     /// Where to go after logging in: a path on this site (default `/`).
@@ -134,27 +133,6 @@ pub struct LoginQuery {
 fn oidc(state: &AppState) -> Result<&crate::oidc::Oidc, Problem> {
     // While OIDC is not configured the route does not exist.
     state.oidc.as_ref().ok_or_else(Problem::not_found)
-}
-
-fn provider_problem(err: crate::oidc::OidcError) -> Problem {
-    match err {
-        crate::oidc::OidcError::Unavailable(msg) => {
-            tracing::warn!(error = %msg, "identity provider unavailable");
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "provider_unavailable",
-                "the identity provider cannot be reached; try again",
-            )
-        }
-        crate::oidc::OidcError::Refused(msg) => {
-            tracing::warn!(error = %msg, "OIDC login refused");
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "login_refused",
-                "the identity provider's answer was not accepted; start the login again",
-            )
-        }
-    }
 }
 
 /// Start an OIDC login: 302 to the identity provider (code flow, PKCE S256,
@@ -171,14 +149,13 @@ pub async fn oidc_login(
     let oidc = oidc(&state)?;
     state.login_limits.check_ip(&req)?;
     let return_to = query.return_to.clone().unwrap_or_else(|| "/".into());
-    if !is_same_origin_path(&return_to) || return_to.len() > 2000 {
+    if !is_same_origin_path(&return_to) {
         return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_return_to",
+            Code::InvalidReturnTo,
             "return_to must be a path on this site",
         ));
     }
-    let started = oidc.start().await.map_err(provider_problem)?;
+    let started = oidc.start().await.map_err(service::Error::from)?;
     let login = service::auth::LoginState {
         pkce_verifier: started.pkce_verifier,
         nonce: started.nonce,
@@ -215,8 +192,7 @@ pub async fn oidc_callback(
     if let Some(error) = &query.error {
         tracing::info!(oidc.error = %error, "the identity provider ended the login");
         return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "login_refused",
+            Code::LoginRefused,
             "the identity provider did not log you in",
         ));
     }
@@ -224,11 +200,11 @@ pub async fn oidc_callback(
         .code
         .as_deref()
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "invalid_input", "code is missing"))?;
+        .ok_or_else(|| Problem::new(Code::InvalidInput, "code is missing"))?;
     let (input, tokens) = oidc
         .finish(code, &login.pkce_verifier, &login.nonce)
         .await
-        .map_err(provider_problem)?;
+        .map_err(service::Error::from)?;
     state.login_limits.check_user(&input.username)?;
     let session = service::auth::login(&state.ctx, &input, Some(&tokens)).await?;
     let return_to = if is_same_origin_path(&login.return_to) {

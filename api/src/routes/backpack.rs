@@ -1,34 +1,12 @@
 //! `/api/v1/backpack`: the caller's backpack.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 
 use crate::dto::{BackpackItemDto, BackpackQuery, NewBackpackItem, Page, ProblemDto};
-use crate::extract::AuthUser;
+use crate::extract::{AuthUser, IdempotencyKey};
 use crate::problem::Problem;
-use crate::routes::projects::idempotency_key;
 use crate::state::AppState;
 use service::backpack;
-
-/// `limit` 1–100 (default 20) and where to start: `offset`, or the
-/// `cursor` a previous page returned (which is an offset too).
-pub fn paging(query: &BackpackQuery) -> Result<(u64, u64), Problem> {
-    let limit = crate::dto::PageQuery {
-        limit: query.limit,
-        cursor: None,
-    }
-    .limit()?;
-    let from_cursor = match query.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(c.parse::<u64>().map_err(|_| {
-            Problem::new(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "cursor is not one this server issued",
-            )
-        })?),
-    };
-    Ok((limit, query.offset.or(from_cursor).unwrap_or(0)))
-}
 
 /// The caller's items, newest first.
 #[utoipa::path(get, path = "/api/v1/backpack", tag = "backpack", params(BackpackQuery),
@@ -38,15 +16,8 @@ pub async fn list(
     AuthUser(user): AuthUser,
     query: web::Query<BackpackQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let (limit, offset) = paging(&query)?;
-    // One extra row tells whether there is a next page.
-    let mut items = backpack::list(&state.ctx, &user, limit + 1, offset).await?;
-    let next_cursor = (items.len() as u64 > limit).then(|| (offset + limit).to_string());
-    items.truncate(limit as usize);
-    Ok(HttpResponse::Ok().json(Page {
-        items: items.into_iter().map(BackpackItemDto::from).collect(),
-        next_cursor,
-    }))
+    let page = backpack::list(&state.ctx, &user, query.request()?).await?;
+    Ok(HttpResponse::Ok().json(Page::from(page.map(BackpackItemDto::from))))
 }
 
 /// Add an item (body and thumbnail base64); they are stored as assets.
@@ -57,10 +28,9 @@ pub async fn list(
 pub async fn add(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
-    req: HttpRequest,
+    key: IdempotencyKey,
     body: web::Json<NewBackpackItem>,
 ) -> Result<HttpResponse, Problem> {
-    let key = idempotency_key(&req)?;
     let added = backpack::add(&state.ctx, &user, body.into_inner().into(), key.as_deref()).await?;
     Ok(HttpResponse::Created().json(BackpackItemDto::from(added.item)))
 }

@@ -20,15 +20,6 @@ pub async fn groups(
     AuthUser(user): AuthUser,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let limit = query.limit()? as usize;
-    let after = query.after_id()?.unwrap_or(0);
-    // A user's memberships are few (at most the provider's list), so they
-    // are loaded whole with the user and paged here.
-    let mut rest = user.groups.into_iter().filter(|g| g.id > after);
-    let items: Vec<GroupDto> = rest.by_ref().take(limit).map(GroupDto::from).collect();
-    let next_cursor = match (rest.next(), items.last()) {
-        (Some(_), Some(last)) => Some(last.id.to_string()),
-        _ => None,
-    };
-    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
+    let page = user.groups_page(&query.request()?);
+    Ok(HttpResponse::Ok().json(Page::from(page.map(GroupDto::from))))
 }

@@ -13,19 +13,16 @@ pub mod scratch;
 use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
 
+use service::Code;
+
 use crate::problem::{method_not_allowed, too_large, Problem};
 
 /// Reads a raw request body of at most `limit` bytes (413 `too_large` past it).
 pub async fn read_limited(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>, Problem> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| {
-            Problem::new(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "incomplete_body",
-                "the request body broke off",
-            )
-        })?;
+        let chunk =
+            chunk.map_err(|_| Problem::new(Code::IncompleteBody, "the request body broke off"))?;
         if (body.len() + chunk.len()) as u64 > limit {
             return Err(too_large(limit));
         }
@@ -116,7 +113,7 @@ pub async fn fallback(
     Err(Problem::not_found())
 }
 
-/// The Scratch editor's own routes (CONTRACT.md "Scratch 3 protocol").
+/// The Scratch editor's own routes (docs/SCRATCH.md).
 fn configure_scratch(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/projects/").route(web::post().to(scratch::create_project)))
         .service(resource("/projects").route(web::post().to(scratch::create_project)))

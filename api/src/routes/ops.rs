@@ -1,11 +1,11 @@
 //! Operations: liveness, readiness, Prometheus metrics and the OpenAPI document.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 
 use crate::dto::{ProblemDto, StatusDto};
 use crate::problem::Problem;
+use crate::redact::redact;
 use crate::state::AppState;
 
 /// The process is up.
@@ -28,7 +28,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem>
     match blobs {
         Ok(Ok(())) => Ok(HttpResponse::Ok().json(StatusDto { status: "ready" })),
         Ok(Err(err)) => {
-            let err = crate::app::redact(&err.to_string());
+            let err = redact(&err.to_string());
             tracing::warn!(error = %err, "readiness check failed: blob store");
             Err(not_ready("the blob store is not reachable"))
         }
@@ -43,7 +43,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem>
 const READY_BLOB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn not_ready(detail: &str) -> Problem {
-    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", detail)
+    Problem::new(service::Code::NotReady, detail)
 }
 
 /// Prometheus text format: requests by route and status, latency histogram,

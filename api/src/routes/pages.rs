@@ -17,9 +17,10 @@ use serde::Deserialize;
 
 use crate::extract::{current_user, session_token};
 use crate::problem::Problem;
-use crate::routes::auth::login_cookie;
+use crate::routes::auth::{dev_login_session, login_cookie};
 use crate::state::AppState;
-use service::auth::{GroupClaim, LoginInput, Role, User};
+use service::auth::{GroupClaim, User};
+use service::page::PageRequest;
 use service::projects::{self, Project, Scope};
 
 /// The logged-in user, or `None` (a bad or expired token is just "logged out" here).
@@ -109,8 +110,9 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     let Some(user) = viewer(&state, &req).await else {
         return Ok(page("Log in", login_form(&state)));
     };
-    let mine = projects::list(&state.ctx, &user, Scope::Mine, 100, None).await?;
-    let shared = projects::list(&state.ctx, &user, Scope::Shared, 100, None).await?;
+    let first_page = PageRequest::first(100);
+    let mine = projects::list(&state.ctx, &user, Scope::Mine, first_page).await?;
+    let shared = projects::list(&state.ctx, &user, Scope::Shared, first_page).await?;
     let body = html! {
         p { "Logged in as " strong { (user.display_name) } " (" (user.role.as_str()) ")"
             @if !user.groups.is_empty() {
@@ -180,12 +182,7 @@ pub async fn dev_login_form(
     req: HttpRequest,
     form: web::Form<DevLoginForm>,
 ) -> Result<HttpResponse, Problem> {
-    if !state.config.dev_login {
-        return Err(Problem::not_found());
-    }
-    state.login_limits.check_ip(&req)?;
     let form = form.into_inner();
-    state.login_limits.check_user(&form.username)?;
     let groups = form
         .groups
         .split(',')
@@ -196,12 +193,8 @@ pub async fn dev_login_form(
             name: g.to_owned(),
         })
         .collect();
-    let role = match form.role.as_deref() {
-        Some("teacher") => Role::Teacher,
-        _ => Role::Student,
-    };
-    let input = LoginInput::dev(form.username, None, role, groups);
-    let session = service::auth::login(&state.ctx, &input, None).await?;
+    let input = service::auth::dev_login_input(form.username, None, form.role.as_deref(), groups);
+    let session = dev_login_session(&state, &req, input).await?;
     let mut resp = see_other("/");
     resp.add_cookie(&login_cookie(&state, &session))
         .map_err(|_| Problem::internal())?;
@@ -233,7 +226,7 @@ pub async fn editor(
     query: web::Query<EditorQuery>,
 ) -> Result<HttpResponse, Problem> {
     let Some(user) = viewer(&state, &req).await else {
-        // CONTRACT.md: not logged in → 302 to `/`.
+        // Not logged in: to the home page, which offers the login.
         return Ok(HttpResponse::Found()
             .insert_header((header::LOCATION, "/"))
             .finish());
@@ -273,8 +266,7 @@ pub async fn editor(
         .body(markup.into_string()))
 }
 
-/// Mounts the GUI with a custom `GUIStorage` (scratch-protocol.md §4.3,
-/// Appendix C): projects, assets and the backpack on cubby's own routes,
+/// Mounts the GUI with a custom `GUIStorage` (docs/SCRATCH.md): projects, assets and the backpack on cubby's own routes,
 /// authenticated by the session cookie (same origin), and library
 /// thumbnails from the local asset host, so no request leaves for the
 /// public Scratch servers.
@@ -395,4 +387,57 @@ pub async fn static_file(
         header::HeaderValue::from_static("public, max-age=86400"),
     );
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editor_files_are_plain_relative_paths() {
+        for (path, want) in [
+            ("/scratch-gui-standalone.js", "scratch-gui-standalone.js"),
+            ("/static/assets/a.svg", "static/assets/a.svg"),
+            ("chunks/1.js", "chunks/1.js"),
+        ] {
+            assert_eq!(safe_relative(path), Some(PathBuf::from(want)), "{path}");
+        }
+    }
+
+    #[test]
+    fn traversal_hidden_files_and_odd_parts_are_refused() {
+        for path in [
+            "/",
+            "",
+            "/../etc/passwd",
+            "/static/../../etc/passwd",
+            "/./index.html",
+            "/.env",
+            "/static/.git/config",
+            "/..",
+            "/a\\..\\b",
+            "/C:\\Windows",
+            "//etc/passwd/..",
+        ] {
+            assert_eq!(safe_relative(path), None, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn javascript_and_wasm_get_their_own_content_types() {
+        assert_eq!(mime_for(Path::new("a.js")).essence_str(), "text/javascript");
+        assert_eq!(
+            mime_for(Path::new("w.mjs")).essence_str(),
+            "text/javascript"
+        );
+        assert_eq!(
+            mime_for(Path::new("m.wasm")).essence_str(),
+            "application/wasm"
+        );
+        assert_eq!(
+            mime_for(Path::new("l.json")).essence_str(),
+            "application/json"
+        );
+        assert_eq!(mime_for(Path::new("i.svg")).essence_str(), "image/svg+xml");
+    }
 }

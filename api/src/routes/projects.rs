@@ -1,62 +1,19 @@
 //! `/api/v1/projects` and `/api/v1/groups/{id}/projects`. Each handler
 //! parses, calls one `service::projects` function and maps the result.
 
-use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
+use service::Code;
 
 use crate::dto::{
     CopyProject, CreateProject, ListProjectsQuery, Page, PageQuery, ProblemDto, ProjectDto,
     ScopeParam, SetShares, SharesDto, UpdateProject, VersionDto,
 };
-use crate::extract::AuthUser;
-use crate::problem::Problem;
+use crate::extract::{AuthUser, IdempotencyKey, IfMatch};
+use crate::problem::{json_body_error, Problem};
 use crate::state::AppState;
 use service::projects::{self, Precondition, Scope, Update};
-
-fn bad_input(detail: &str) -> Problem {
-    Problem::new(StatusCode::BAD_REQUEST, "invalid_input", detail)
-}
-
-/// The project JSON must be an object; its bytes are kept exactly as sent.
-fn project_body(raw: &RawValue) -> Result<Vec<u8>, Problem> {
-    if !raw.get().trim_start().starts_with('{') {
-        return Err(bad_input(
-            "body must be a JSON object (the Scratch project)",
-        ));
-    }
-    Ok(raw.get().as_bytes().to_vec())
-}
-
-/// `Idempotency-Key`, if sent.
-pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
-    match req.headers().get("idempotency-key") {
-        None => Ok(None),
-        Some(v) => v.to_str().map(|s| Some(s.trim().to_owned())).map_err(|_| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
-                "Idempotency-Key must be visible ASCII",
-            )
-        }),
-    }
-}
-
-/// `If-Match: "3"` (also `3` or `W/"3"`) → 3. Absent or `*` → None.
-pub fn if_match(req: &HttpRequest) -> Result<Option<i32>, Problem> {
-    let Some(value) = req.headers().get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or_default().trim();
-    if text == "*" {
-        return Ok(None);
-    }
-    let tag = text.trim_start_matches("W/").trim_matches('"');
-    tag.parse::<i32>()
-        .map(Some)
-        .map_err(|_| bad_input("If-Match must be a project version, e.g. \"3\""))
-}
 
 fn etag(version: i32) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
@@ -74,24 +31,14 @@ fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Probl
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_data() {
-            bad_input("the JSON does not have the expected shape")
-        } else {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                "the body is not valid JSON",
-            )
-        }
-    })
+    serde_json::from_slice(bytes).map_err(|e| json_body_error(&e))
 }
 
-fn page_json<T: serde::Serialize>(items: Vec<T>, next: Option<i64>) -> HttpResponse {
-    HttpResponse::Ok().json(Page {
-        items,
-        next_cursor: next.map(|n| n.to_string()),
-    })
+fn page_json<T, D: serde::Serialize>(
+    page: service::page::Page<T>,
+    to_dto: impl FnMut(T) -> D,
+) -> HttpResponse {
+    HttpResponse::Ok().json(Page::from(page.map(to_dto)))
 }
 
 /// Create a project.
@@ -103,14 +50,12 @@ fn page_json<T: serde::Serialize>(items: Vec<T>, next: Option<i64>) -> HttpRespo
 pub async fn create(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
-    req: HttpRequest,
+    key: IdempotencyKey,
     body: web::Json<CreateProject>,
 ) -> Result<HttpResponse, Problem> {
-    let key = idempotency_key(&req)?;
-    let bytes = project_body(&body.body)?;
     let new = projects::NewProject {
         title: body.title.as_deref(),
-        body: &bytes,
+        body: body.body.get().as_bytes(),
         parent_id: None,
     };
     let out = projects::create(&state.ctx, &user, new, key.as_deref()).await?;
@@ -125,16 +70,12 @@ pub async fn list(
     AuthUser(user): AuthUser,
     query: web::Query<ListProjectsQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let page = query.page();
     let scope = match query.scope.unwrap_or_default() {
         ScopeParam::Mine => Scope::Mine,
         ScopeParam::Shared => Scope::Shared,
     };
-    let out = projects::list(&state.ctx, &user, scope, page.limit()?, page.after_id()?).await?;
-    Ok(page_json(
-        out.items.into_iter().map(ProjectDto::from).collect(),
-        out.next,
-    ))
+    let out = projects::list(&state.ctx, &user, scope, query.page().request()?).await?;
+    Ok(page_json(out, ProjectDto::from))
 }
 
 /// A project.
@@ -177,22 +118,24 @@ pub async fn body(
 pub async fn update(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
-    req: HttpRequest,
+    IfMatch(if_match): IfMatch,
     id: web::Path<i64>,
     body: web::Json<UpdateProject>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.into_inner();
-    let expected = match (body.version, if_match(&req)?) {
+    let expected = match (body.version, if_match) {
         (Some(a), Some(b)) if a != b => {
-            return Err(bad_input("`version` and If-Match disagree"));
+            return Err(Problem::new(
+                Code::InvalidInput,
+                "`version` and If-Match disagree",
+            ));
         }
         (a, b) => a.or(b),
     };
-    let new_body = body.body.as_deref().map(project_body).transpose()?;
     let update = Update {
         expected_version: expected,
         title: body.title,
-        body: new_body,
+        body: body.body.map(|raw| raw.get().as_bytes().to_vec()),
     };
     let project = projects::update(&state.ctx, &user, *id, update, Precondition::Required).await?;
     Ok(HttpResponse::Ok()
@@ -221,11 +164,10 @@ pub async fn delete(
 pub async fn copy(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
-    req: HttpRequest,
+    key: IdempotencyKey,
     id: web::Path<i64>,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let key = idempotency_key(&req)?;
     let body = super::read_limited(payload, 64 * 1024).await?;
     let body: CopyProject = optional_json(&body)?;
     let out = projects::copy(
@@ -265,11 +207,8 @@ pub async fn versions(
     id: web::Path<i64>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let out = projects::versions(&state.ctx, &user, *id, page.limit()?, page.after_id()?).await?;
-    Ok(page_json(
-        out.items.into_iter().map(VersionDto::from).collect(),
-        out.next,
-    ))
+    let out = projects::versions(&state.ctx, &user, *id, page.request()?).await?;
+    Ok(page_json(out, VersionDto::from))
 }
 
 /// One kept version's body; 404 once pruned.
@@ -297,10 +236,6 @@ pub async fn group_projects(
     id: web::Path<i64>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let out =
-        projects::group_projects(&state.ctx, &user, *id, page.limit()?, page.after_id()?).await?;
-    Ok(page_json(
-        out.items.into_iter().map(ProjectDto::from).collect(),
-        out.next,
-    ))
+    let out = projects::group_projects(&state.ctx, &user, *id, page.request()?).await?;
+    Ok(page_json(out, ProjectDto::from))
 }

@@ -3,40 +3,21 @@
 //! functions as `/api/v1` — no rule or lock is written twice. The editor's
 //! quirks decide the shapes: project POST/PUT and every backpack call answer
 //! exactly 200; asset uploads answer JSON with `"status": "ok"` and arrive
-//! without a Content-Type. See `../shared/scratch-protocol.md`.
+//! without a Content-Type. See docs/SCRATCH.md.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::dto::{BackpackQuery, NewBackpackItem};
-use crate::extract::AuthUser;
+use crate::extract::{AuthUser, IdempotencyKey, IfMatch};
 use crate::problem::Problem;
 use crate::routes::assets as api_assets;
-use crate::routes::backpack::paging;
-use crate::routes::projects::{idempotency_key, if_match};
 use crate::routes::read_limited;
 use crate::state::AppState;
 use service::assets::AssetName;
 use service::projects::{self, NewProject, Precondition, Update};
-use service::{backpack, Error};
-
-/// The body the editor sends is the project JSON text.
-fn project_json(bytes: &[u8]) -> Result<(), Problem> {
-    let is_object = serde_json::from_slice::<serde_json::Value>(bytes)
-        .map(|v| v.is_object())
-        .unwrap_or(false);
-    if is_object {
-        Ok(())
-    } else {
-        Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "the body must be the project JSON (an object)",
-        ))
-    }
-}
+use service::{backpack, Code, Error};
 
 fn body_limit(state: &AppState) -> u64 {
     state.ctx.settings.max_body_bytes
@@ -66,24 +47,19 @@ pub struct CreateQuery {
 pub async fn create_project(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
-    req: HttpRequest,
+    key: IdempotencyKey,
     query: web::Query<CreateQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let key = idempotency_key(&req)?;
     let body = read_limited(payload, body_limit(&state)).await?;
-    project_json(&body)?;
     let derived = query.is_copy.as_deref() == Some("1") || query.is_remix.as_deref() == Some("1");
-    let parent_id = match (derived, query.original_id.as_deref()) {
-        (true, Some(id)) => Some(id.parse::<i64>().map_err(|_| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "original_id must be a project id",
-            )
-        })?),
-        _ => None,
-    };
+    let parent_id =
+        match (derived, query.original_id.as_deref()) {
+            (true, Some(id)) => Some(id.parse::<i64>().map_err(|_| {
+                Problem::new(Code::InvalidQuery, "original_id must be a project id")
+            })?),
+            _ => None,
+        };
     let title = query.title.as_deref().filter(|t| !t.trim().is_empty());
     let new = NewProject {
         title,
@@ -109,15 +85,14 @@ pub struct SaveQuery {
 pub async fn save_project(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
-    req: HttpRequest,
+    IfMatch(if_match): IfMatch,
     id: web::Path<i64>,
     query: web::Query<SaveQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let body = read_limited(payload, body_limit(&state)).await?;
-    project_json(&body)?;
     let update = Update {
-        expected_version: query.version.or(if_match(&req)?),
+        expected_version: query.version.or(if_match),
         title: None,
         body: Some(body),
     };
@@ -188,21 +163,19 @@ pub async fn backpack_get(
     }
     let AuthUser(user) = AuthUser::extract(&req).await?;
     own_backpack(&user, &segment)?;
-    let (limit, offset) = paging(&query)?;
-    let items = backpack::list(&state.ctx, &user, limit, offset).await?;
-    Ok(HttpResponse::Ok().json(items.into_iter().map(scratch_item).collect::<Vec<_>>()))
+    let page = backpack::list(&state.ctx, &user, query.request()?).await?;
+    Ok(HttpResponse::Ok().json(page.items.into_iter().map(scratch_item).collect::<Vec<_>>()))
 }
 
 /// `POST /backpack/{username}`: exactly 200 and the new item.
 pub async fn backpack_add(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
-    req: HttpRequest,
+    key: IdempotencyKey,
     username: web::Path<String>,
     body: web::Json<NewBackpackItem>,
 ) -> Result<HttpResponse, Problem> {
     own_backpack(&user, &username)?;
-    let key = idempotency_key(&req)?;
     let added = backpack::add(&state.ctx, &user, body.into_inner().into(), key.as_deref()).await?;
     Ok(HttpResponse::Ok().json(scratch_item(added.item)))
 }

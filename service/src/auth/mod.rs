@@ -1,0 +1,139 @@
+//! Login, sessions and the caller's identity.
+//!
+//! | file | what |
+//! |---|---|
+//! | `login.rs` | the one login path: get-or-create user and groups, sync memberships (G4) |
+//! | `session.rs` | session tokens (sha256 only), the one-query lookup, logout, upstream refresh (G12) |
+//! | `oidc_state.rs` | a started OIDC login, stored so any instance can finish it |
+//! | `claims.rs` | OIDC claims → who logged in (pure) |
+//!
+//! [`login`] is the one path by which a person becomes a user: the dev login
+//! and the OIDC callback both call it.
+
+mod claims;
+mod login;
+mod oidc_state;
+mod session;
+
+use chrono::{DateTime, Utc};
+
+pub use claims::{login_input_from_claims, ClaimNames};
+pub use login::{dev_login_input, login, resync};
+pub use oidc_state::{begin_oidc_login, finish_oidc_login, LoginState, LOGIN_STATE_MINUTES};
+pub use session::{
+    authenticate, authenticate_session, logout, refresh_session, token_hash, Authenticated, Refresh,
+};
+
+/// A teacher may share with and read the work of their groups; a student may not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Teacher,
+    Student,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Teacher => "teacher",
+            Role::Student => "student",
+        }
+    }
+
+    /// Parses a stored role; anything unknown is a student (least privilege).
+    pub fn from_stored(s: &str) -> Role {
+        if s == "teacher" {
+            Role::Teacher
+        } else {
+            Role::Student
+        }
+    }
+}
+
+/// A group (class) as the identity provider names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupClaim {
+    pub external_id: String,
+    pub name: String,
+}
+
+/// Who logged in, as the identity provider (or the dev login form) says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginInput {
+    /// Stable external identity: `oidc|<sub>`, or `dev|<username>`.
+    pub subject: String,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub role: Role,
+    pub groups: Vec<GroupClaim>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub id: i64,
+    pub external_id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub groups: Vec<Group>,
+}
+
+/// A new session: the token goes to the client once and is never stored.
+#[derive(Clone)]
+pub struct NewSession {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSession")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// The identity provider's tokens kept with a session (never logged).
+#[derive(Clone)]
+pub struct UpstreamTokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub access_expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for UpstreamTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTokens")
+            .field("access_token", &"<redacted>")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("access_expires_at", &self.access_expires_at)
+            .finish()
+    }
+}
+
+impl User {
+    /// One page of the user's groups, by id (they are loaded whole with the
+    /// user: a user's memberships are few, at most the provider's list).
+    pub fn groups_page(&self, page: &crate::page::PageRequest) -> crate::page::Page<Group> {
+        let after = page.after.unwrap_or(0);
+        let rows: Vec<Group> = self
+            .groups
+            .iter()
+            .filter(|g| g.id > after)
+            .take(usize::try_from(page.fetch()).unwrap_or(usize::MAX))
+            .cloned()
+            .collect();
+        crate::page::Page::from_rows(rows, page, |g| g.id)
+    }
+}

@@ -1,0 +1,284 @@
+//! Sessions: 256-bit random tokens of which only the sha256 is stored; the
+//! lookup every request makes (one query); logout; and keeping the identity
+//! provider's tokens fresh, once per session however many requests race (G12).
+
+use chrono::{DateTime, Utc};
+use entity::{group, membership, session, user};
+use rand::RngCore;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoIden, Query, SelectStatement};
+use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
+use sha2::{Digest, Sha256};
+
+use super::{Group, LoginInput, Role, UpstreamTokens, User};
+use crate::error::{Error, Result};
+use crate::tx::{self, Kind};
+use crate::Ctx;
+
+/// A token longer than this is no token of ours; it is refused unhashed.
+const MAX_TOKEN_LEN: usize = 256;
+
+/// The provider's access token counts as expired this long before it is.
+const REFRESH_MARGIN_SECS: i64 = 10;
+
+pub(super) fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The only form in which a token is stored or looked up.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn expires_soon(at: DateTime<Utc>) -> bool {
+    at <= Utc::now() + chrono::Duration::seconds(REFRESH_MARGIN_SECS)
+}
+
+/// A session as a request finds it.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub user: User,
+    pub session_id: i64,
+    /// When the provider's access token expires (OIDC sessions only).
+    pub access_expires_at: Option<DateTime<Utc>>,
+}
+
+impl Authenticated {
+    /// The provider's access token has expired or expires within 10 s.
+    pub fn needs_refresh(&self) -> bool {
+        self.access_expires_at.is_some_and(expires_soon)
+    }
+}
+
+/// The user behind a session token, or `Unauthenticated` when the token is
+/// unknown or expired.
+pub async fn authenticate(ctx: &Ctx, token: &str) -> Result<User> {
+    Ok(authenticate_session(ctx, token).await?.user)
+}
+
+/// One row of [`session_query`]: the session and its user, and one of the
+/// user's groups (all `None` for a user in no group).
+#[derive(Debug, FromQueryResult)]
+struct SessionRow {
+    session_id: i64,
+    refresh_token: Option<String>,
+    access_expires_at: Option<DateTime<Utc>>,
+    user_id: i64,
+    username: String,
+    display_name: String,
+    role: String,
+    group_id: Option<i64>,
+    group_external_id: Option<String>,
+    group_name: Option<String>,
+}
+
+/// Like [`authenticate`], with what the caller needs to keep the provider's
+/// tokens fresh.
+pub async fn authenticate_session(ctx: &Ctx, token: &str) -> Result<Authenticated> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Err(Error::Unauthenticated);
+    }
+    let statement = ctx.db.get_database_backend().build(&session_query(token));
+    let rows = SessionRow::find_by_statement(statement)
+        .all(&ctx.db)
+        .await?;
+    let first = rows.first().ok_or(Error::Unauthenticated)?;
+    let groups = rows
+        .iter()
+        .filter_map(|row| {
+            Some(Group {
+                id: row.group_id?,
+                external_id: row.group_external_id.clone()?,
+                name: row.group_name.clone()?,
+            })
+        })
+        .collect();
+    Ok(Authenticated {
+        user: User {
+            id: first.user_id,
+            username: first.username.clone(),
+            display_name: first.display_name.clone(),
+            role: Role::from_stored(&first.role),
+            groups,
+        },
+        session_id: first.session_id,
+        access_expires_at: first.refresh_token.as_ref().and(first.access_expires_at),
+    })
+}
+
+/// The live session with this token, its user and the user's groups, in ONE
+/// query (every request runs it): sessions ⋈ users ⟕ memberships ⟕ groups,
+/// one row per group, ordered by group id. Columns are named after the
+/// fields of [`SessionRow`].
+fn session_query(token: &str) -> SelectStatement {
+    fn col<T: IntoIden + Copy + 'static>(
+        query: &mut SelectStatement,
+        table: T,
+        column: impl IntoIden,
+        name: &str,
+    ) {
+        query.expr_as(Expr::col((table, column)), Alias::new(name));
+    }
+    let mut query = Query::select();
+    col(
+        &mut query,
+        session::Entity,
+        session::Column::Id,
+        "session_id",
+    );
+    col(
+        &mut query,
+        session::Entity,
+        session::Column::RefreshToken,
+        "refresh_token",
+    );
+    col(
+        &mut query,
+        session::Entity,
+        session::Column::AccessExpiresAt,
+        "access_expires_at",
+    );
+    col(&mut query, user::Entity, user::Column::Id, "user_id");
+    col(&mut query, user::Entity, user::Column::Username, "username");
+    col(
+        &mut query,
+        user::Entity,
+        user::Column::DisplayName,
+        "display_name",
+    );
+    col(&mut query, user::Entity, user::Column::Role, "role");
+    col(&mut query, group::Entity, group::Column::Id, "group_id");
+    col(
+        &mut query,
+        group::Entity,
+        group::Column::ExternalId,
+        "group_external_id",
+    );
+    col(&mut query, group::Entity, group::Column::Name, "group_name");
+    query
+        .from(session::Entity)
+        .inner_join(
+            user::Entity,
+            Expr::col((user::Entity, user::Column::Id))
+                .equals((session::Entity, session::Column::UserId)),
+        )
+        .left_join(
+            membership::Entity,
+            Expr::col((membership::Entity, membership::Column::UserId))
+                .equals((user::Entity, user::Column::Id)),
+        )
+        .left_join(
+            group::Entity,
+            Expr::col((group::Entity, group::Column::Id))
+                .equals((membership::Entity, membership::Column::GroupId)),
+        )
+        .and_where(Expr::col((session::Entity, session::Column::TokenSha256)).eq(token_hash(token)))
+        .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(Utc::now()))
+        .order_by((group::Entity, group::Column::Id), sea_orm::Order::Asc)
+        .to_owned()
+}
+
+/// Ends a session server-side. Unknown tokens are fine: logout is idempotent.
+pub async fn logout(ctx: &Ctx, token: &str) -> Result<()> {
+    let hash = token_hash(token);
+    tx::run(&ctx.db, &ctx.retry, "logout", Kind::Edit, async |txn| {
+        session::Entity::delete_many()
+            .filter(session::Column::TokenSha256.eq(hash.clone()))
+            .exec(txn)
+            .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// What a refresh at the provider gave.
+#[derive(Clone, Debug)]
+pub enum Refresh {
+    /// New tokens, and the claims they carry if the provider sent them.
+    Fresh(UpstreamTokens, Option<LoginInput>),
+    /// The provider refused the refresh token: the session ends.
+    Refused,
+}
+
+/// Keeps a session's upstream tokens fresh, once however many requests race
+/// (G12): the session row is locked, the expiry re-checked under the lock,
+/// and only the request that still finds it expired calls `refresher` (the
+/// provider's token endpoint); the others wait on the lock and then see the
+/// fresh tokens. New claims re-sync the user's groups. A refused refresh
+/// deletes the session (`Unauthenticated`).
+pub async fn refresh_session<F>(ctx: &Ctx, session_id: i64, refresher: F) -> Result<()>
+where
+    F: AsyncFn(String) -> Result<Refresh>,
+{
+    let outcome = tx::run(
+        &ctx.db,
+        &ctx.retry,
+        "session.refresh",
+        Kind::Edit,
+        async |txn| {
+            let row = session::Entity::find_by_id(session_id)
+                .lock_exclusive()
+                .one(txn)
+                .await?
+                .ok_or(Error::Unauthenticated)?;
+            let still_expired = row.access_expires_at.is_some_and(expires_soon);
+            let Some(refresh_token) = row.refresh_token.clone().filter(|_| still_expired) else {
+                return Ok(None); // another request refreshed it meanwhile
+            };
+            match refresher(refresh_token).await? {
+                Refresh::Refused => {
+                    session::Entity::delete_by_id(session_id).exec(txn).await?;
+                    Ok(Some(None))
+                }
+                Refresh::Fresh(tokens, claims) => {
+                    session::Entity::update_many()
+                        .col_expr(
+                            session::Column::AccessToken,
+                            Expr::value(tokens.access_token.clone()),
+                        )
+                        .col_expr(
+                            session::Column::RefreshToken,
+                            Expr::value(tokens.refresh_token.clone().or(row.refresh_token.clone())),
+                        )
+                        .col_expr(
+                            session::Column::AccessExpiresAt,
+                            Expr::value(tokens.access_expires_at),
+                        )
+                        .filter(session::Column::Id.eq(session_id))
+                        .exec(txn)
+                        .await?;
+                    Ok(Some(Some(claims)))
+                }
+            }
+        },
+    )
+    .await?;
+    match outcome {
+        None | Some(Some(None)) => Ok(()),
+        Some(None) => Err(Error::Unauthenticated),
+        Some(Some(Some(claims))) => super::resync(ctx, &claims).await.map(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_256_random_bits_in_hex() {
+        let a = new_token();
+        let b = new_token();
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_stored_form_is_the_sha256_of_the_token() {
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! Row helpers every project write shares: the owner's lock, version rows,
+//! the project as the API shows it, and the list of files a request wrote.
+
+use chrono::{DateTime, Utc};
+use entity::{project, project_share, project_version};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::Project;
+use crate::access::access;
+use crate::auth::User;
+use crate::blob::delete_all;
+use crate::error::{Error, Result};
+use crate::Ctx;
+
+pub(super) fn to_project(p: project::Model, shared_with: Vec<i64>) -> Project {
+    Project {
+        id: p.id,
+        owner_id: p.owner_id,
+        title: p.title,
+        slug: p.slug,
+        version: p.version,
+        parent_id: p.parent_id,
+        body_size: p.body_size,
+        body_md5: p.body_md5,
+        shared_with,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    }
+}
+
+/// The ids of the groups a project is shared with, ascending.
+pub(super) async fn shares_of(db: &impl ConnectionTrait, project_id: i64) -> Result<Vec<i64>> {
+    Ok(project_share::Entity::find()
+        .filter(project_share::Column::ProjectId.eq(project_id))
+        .order_by_asc(project_share::Column::GroupId)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| s.group_id)
+        .collect())
+}
+
+/// Locks a project row for a write by its owner (`SELECT … FOR UPDATE`;
+/// on SQLite the transaction's IMMEDIATE lock): `NotFound` when it is gone
+/// or invisible to the caller, `Forbidden` for someone who may only read it.
+pub(super) async fn lock_for_owner(
+    txn: &DatabaseTransaction,
+    caller: &User,
+    id: i64,
+) -> Result<project::Model> {
+    let p = project::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(Error::NotFound)?;
+    access(txn, caller, &p).await?.require_owner()?;
+    Ok(p)
+}
+
+/// The version row `version` of a project, which must exist (every project
+/// has a row for its current version).
+pub(super) async fn version_row(
+    db: &impl ConnectionTrait,
+    project_id: i64,
+    version: i32,
+) -> Result<project_version::Model> {
+    find_version(db, project_id, version)
+        .await?
+        .ok_or_else(|| Error::Internal("current version row missing".into()))
+}
+
+/// The version row `version` of a project, if kept.
+pub(super) async fn find_version(
+    db: &impl ConnectionTrait,
+    project_id: i64,
+    version: i32,
+) -> Result<Option<project_version::Model>> {
+    Ok(project_version::Entity::find()
+        .filter(project_version::Column::ProjectId.eq(project_id))
+        .filter(project_version::Column::Version.eq(version))
+        .one(db)
+        .await?)
+}
+
+/// A body file of a version: where it is, how big, its md5.
+pub(super) struct BodyFile<'a> {
+    pub file: &'a str,
+    pub size: i64,
+    pub md5: &'a str,
+}
+
+/// Records version `version` of a project, written by `author_id`.
+pub(super) async fn insert_version(
+    txn: &DatabaseTransaction,
+    project_id: i64,
+    version: i32,
+    author_id: i64,
+    body: &BodyFile<'_>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    project_version::Entity::insert(project_version::ActiveModel {
+        project_id: Set(project_id),
+        version: Set(version),
+        author_id: Set(author_id),
+        body_file: Set(body.file.to_owned()),
+        body_size: Set(body.size),
+        body_md5: Set(body.md5.to_owned()),
+        created_at: Set(at),
+        ..Default::default()
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// Test fault (G11): fail a project write after its file is written.
+pub(super) fn fault_before_commit(ctx: &Ctx) -> Result<()> {
+    if ctx.faults.fail_before_commit {
+        return Err(Error::Internal("injected failure before commit".into()));
+    }
+    Ok(())
+}
+
+/// The files a request wrote, to delete when they end up unreferenced:
+/// whatever the outcome, only the file a committed row names may stay.
+#[derive(Default)]
+pub(super) struct Written(Vec<String>);
+
+impl Written {
+    pub fn push(&mut self, key: String) {
+        self.0.push(key);
+    }
+
+    /// Deletes every written file except `keep` (the one the committed row
+    /// references, if any).
+    pub async fn delete_except(self, ctx: &Ctx, keep: Option<&str>) {
+        let orphans: Vec<String> = self
+            .0
+            .into_iter()
+            .filter(|k| Some(k.as_str()) != keep)
+            .collect();
+        delete_all(&ctx.blobs, &orphans).await;
+    }
+}
