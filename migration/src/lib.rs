@@ -3,7 +3,7 @@
 //! This crate stands alone (it depends on no other cubby crate): each migration
 //! creates tables, unique constraints, foreign keys and indexes with plain
 //! sea-query builders, and every one has a working `down`. Uniqueness that the
-//! guarantees in CONTRACT.md rely on (slugs, `(md5, asset_type)`, memberships,
+//! guarantees in docs/GUARANTEES.md rely on (slugs, `(md5, asset_type)`, memberships,
 //! shares, idempotency keys) lives here, in the database, never only in code.
 
 pub use sea_orm_migration::prelude::*;

@@ -1,4 +1,4 @@
-//! Who may do what with a project (CONTRACT.md "Who may do what"), decided
+//! Who may do what with a project (docs/API.md, "Projects"), decided
 //! in one place and always inside the caller's transaction.
 
 use entity::{membership, project, project_share, user};

@@ -2,7 +2,7 @@
 //! trait so that a local directory ([`LocalDir`]) and S3-compatible object
 //! storage ([`crate::object_blob::ObjectBlobs`]) are interchangeable.
 //!
-//! Rules that make G11 hold (see DESIGN.md "Files"):
+//! Rules that make G11 hold (docs/ARCHITECTURE.md, "Invariants"):
 //! * every write creates a new file with a fresh random key (temp name,
 //!   fsync, rename); no file is ever overwritten or shared between rows;
 //! * a file is written *before* the COMMIT that references it, and deleted by

@@ -133,7 +133,8 @@ struct Changes<'a> {
 /// the UPDATE takes the same row lock, but a save that waited for the lock
 /// and then finds the version moved gets its answer at once and *does not
 /// hold the lock*, so a crowd of stale saves no longer queues one by one
-/// behind each winner (measured: see README "What the profile showed").
+/// behind each winner (measured: see docs/PERFORMANCE.md, "What the profile
+/// showed, and what changed").
 /// On SQLite the transaction already holds the write lock (IMMEDIATE).
 async fn advance_version(
     txn: &DatabaseTransaction,
