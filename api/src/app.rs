@@ -202,6 +202,7 @@ impl Application {
                 )
                 .configure(|cfg| crate::routes::configure(cfg, test_routes))
                 .default_service(web::to(crate::routes::fallback))
+                .wrap(middleware::DefaultHeaders::new().add(crate::headers::NOSNIFF))
                 .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(crate::telemetry::observe))
         })

@@ -15,6 +15,7 @@ pub mod config;
 pub mod dto;
 pub mod editor;
 pub mod extract;
+pub mod headers;
 pub mod oidc;
 pub mod openapi;
 pub mod problem;

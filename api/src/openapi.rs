@@ -2,6 +2,7 @@
 //! `#[utoipa::path]` attributes and the `dto` types. Every route is listed
 //! here; a test checks that the document names each one.
 
+use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
 use crate::routes::{assets, auth, backpack, me, ops, projects};
@@ -10,7 +11,7 @@ use crate::routes::{assets, auth, backpack, me, ops, projects};
 #[openapi(
     info(title = "cubby", description = "A race-free project server for Scratch 3 classrooms."),
     paths(
-        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+        ops::healthz, ops::readyz, ops::metrics, openapi,
         auth::dev_login, auth::logout, auth::oidc_login, auth::oidc_callback,
         me::me, me::groups,
         projects::create, projects::list, projects::get, projects::body, projects::update,
@@ -28,3 +29,10 @@ use crate::routes::{assets, auth, backpack, me, ops, projects};
     )
 )]
 pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::dto::{AssetDto, ProblemDto};
 use crate::extract::AuthUser;
+use crate::headers::stored_file;
 use crate::problem::{too_large, Problem};
 use crate::state::AppState;
 use service::assets::{self, AssetName};
@@ -89,13 +90,13 @@ pub async fn serve(
                 .any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*")
         });
     if not_modified && assets::exists(&state.ctx, name).await? {
-        return Ok(HttpResponse::NotModified()
+        return Ok(stored_file(&mut HttpResponse::NotModified())
             .insert_header((header::ETAG, etag))
             .insert_header((header::CACHE_CONTROL, cache))
             .finish());
     }
     let (asset, stream) = assets::open(&state.ctx, name).await?;
-    Ok(HttpResponse::Ok()
+    Ok(stored_file(&mut HttpResponse::Ok())
         .content_type(assets::content_type(&asset.ext))
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, cache))

@@ -46,7 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
     cfg.service(resource("/healthz").route(web::get().to(ops::healthz)))
         .service(resource("/readyz").route(web::get().to(ops::readyz)))
         .service(resource("/metrics").route(web::get().to(ops::metrics)))
-        .service(resource("/api/v1/openapi.json").route(web::get().to(ops::openapi)))
+        .service(resource("/api/v1/openapi.json").route(web::get().to(crate::openapi::openapi)))
         .service(resource("/auth/dev/login").route(web::post().to(auth::dev_login)))
         .service(resource("/auth/logout").route(web::post().to(auth::logout)))
         .service(resource("/auth/login").route(web::get().to(auth::oidc_login)))

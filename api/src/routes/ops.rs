@@ -1,7 +1,7 @@
-//! Operations: liveness, readiness, Prometheus metrics and the OpenAPI document.
+//! Operations: liveness, readiness and Prometheus metrics (the OpenAPI
+//! document is served by `crate::openapi`, which lists these handlers).
 
 use actix_web::{web, HttpResponse};
-use utoipa::OpenApi;
 
 use crate::dto::{ProblemDto, StatusDto};
 use crate::problem::Problem;
@@ -54,13 +54,6 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())
-}
-
-/// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
-    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(crate::openapi::ApiDoc::openapi())
 }
 
 /// Test-only (`CUBBY_TEST_ROUTES=true`): a handler that panics, to show that a

@@ -16,6 +16,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Deserialize;
 
 use crate::extract::{current_user, session_token};
+use crate::headers::html_page;
 use crate::problem::Problem;
 use crate::routes::auth::{dev_login_session, login_cookie};
 use crate::state::AppState;
@@ -49,7 +50,7 @@ fn page_with_status(status: StatusCode, title: &str, body: Markup) -> HttpRespon
             }
         }
     };
-    HttpResponse::build(status)
+    html_page(&mut HttpResponse::build(status))
         .content_type(ContentType::html())
         .body(markup.into_string())
 }
@@ -260,7 +261,7 @@ pub async fn editor(
             }
         }
     };
-    Ok(HttpResponse::Ok()
+    Ok(html_page(&mut HttpResponse::Ok())
         .content_type(ContentType::html())
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(markup.into_string()))

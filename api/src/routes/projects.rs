@@ -11,6 +11,7 @@ use crate::dto::{
     ScopeParam, SetShares, SharesDto, UpdateProject, VersionDto,
 };
 use crate::extract::{AuthUser, IdempotencyKey, IfMatch};
+use crate::headers::stored_file;
 use crate::problem::{json_body_error, Problem};
 use crate::state::AppState;
 use service::projects::{self, Precondition, Scope, Update};
@@ -102,7 +103,7 @@ pub async fn body(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
     let (version, bytes) = projects::body(&state.ctx, &user, *id).await?;
-    Ok(HttpResponse::Ok()
+    Ok(stored_file(&mut HttpResponse::Ok())
         .content_type("application/json")
         .insert_header(etag(version))
         .body(bytes))
@@ -222,7 +223,7 @@ pub async fn version_body(
 ) -> Result<HttpResponse, Problem> {
     let (id, version) = path.into_inner();
     let bytes = projects::version_body(&state.ctx, &user, id, version).await?;
-    Ok(HttpResponse::Ok()
+    Ok(stored_file(&mut HttpResponse::Ok())
         .content_type("application/json")
         .body(bytes))
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::dto::{BackpackQuery, NewBackpackItem};
 use crate::extract::{AuthUser, IdempotencyKey, IfMatch};
+use crate::headers::stored_file;
 use crate::problem::Problem;
 use crate::routes::assets as api_assets;
 use crate::routes::read_limited;
@@ -30,7 +31,7 @@ pub async fn get_project(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
     let (_, bytes) = projects::body(&state.ctx, &user, *id).await?;
-    Ok(HttpResponse::Ok()
+    Ok(stored_file(&mut HttpResponse::Ok())
         .content_type("application/json")
         .body(bytes))
 }

@@ -21,6 +21,7 @@ mod projects;
 mod projects_files;
 mod projects_races;
 mod scratch_protocol;
+mod security;
 
 /// For each scenario `name(db: TestDb)`, a module `name` with one test per backend.
 #[macro_export]

@@ -1,0 +1,226 @@
+//! Security rules (docs/GUARANTEES.md, S1, S3, S5, S7): stored files never
+//! run as pages of cubby's origin, redirects never leave it, out-of-range
+//! numbers are 4xx not 5xx, and a dev login never works through a proxy.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tests::assets::b64;
+use tests::projects::{send, User};
+use tests::{Client, ServerOptions, TestDb, TestServer};
+
+use crate::on_backends;
+
+on_backends!(
+    stored_files_are_sandboxed_and_never_sniffed,
+    redirect_targets_never_leave_the_site,
+    numbers_out_of_range_are_client_errors,
+    a_dev_login_through_a_proxy_is_not_found,
+);
+
+/// An SVG that would run script on cubby's origin if it were served as a page.
+const SCRIPTED_SVG: &[u8] = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>fetch('/api/v1/projects',{method:'POST'})</script></svg>"#;
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(bytes))
+}
+
+fn assert_sandboxed(what: &str, reply: &tests::projects::Reply) {
+    assert_eq!(reply.header("x-content-type-options"), Some("nosniff"), "{what}");
+    let csp = reply.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("sandbox"),
+        "{what}: CSP {csp:?}"
+    );
+}
+
+async fn stored_files_are_sandboxed_and_never_sniffed(db: TestDb) {
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let ann = User::login(&api, "ann", "student", &[]).await;
+    let name = format!("{}.svg", md5_hex(SCRIPTED_SVG));
+
+    let upload = ann
+        .req(Method::POST, &format!("/api/v1/assets/{name}"))
+        .body(SCRIPTED_SVG.to_vec());
+    assert_eq!(send(upload).await.status, StatusCode::CREATED);
+
+    for path in [
+        format!("/api/v1/assets/{name}"),
+        format!("/assets/internalapi/asset/{name}/get/"),
+        format!("/assets/{name}"),
+        format!("/backpack/{name}"),
+    ] {
+        let reply = send(api.http.get(api.url(&path))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert_eq!(reply.header("content-type"), Some("image/svg+xml"), "{path}");
+        assert_sandboxed(&path, &reply);
+    }
+    let etag = format!("\"{}\"", md5_hex(SCRIPTED_SVG));
+    let revalidated = send(
+        api.http
+            .get(api.url(&format!("/api/v1/assets/{name}")))
+            .header("if-none-match", etag),
+    )
+    .await;
+    assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
+    assert_sandboxed("304", &revalidated);
+
+    // A backpack costume is stored the same way.
+    let item = ann
+        .req(Method::POST, "/api/v1/backpack")
+        .json(&json!({"type": "costume", "mime": "image/svg+xml", "name": "x",
+                      "body": b64(SCRIPTED_SVG), "thumbnail": b64(b"\x89PNG\r\n\x1a\nthumb")}));
+    let item = send(item).await.expect(StatusCode::CREATED);
+    let body_file = item["body"].as_str().unwrap_or_default().to_owned();
+    let reply = send(api.http.get(api.url(&format!("/backpack/{body_file}")))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_sandboxed("backpack file", &reply);
+
+    // Project bodies, current and versioned, on both protocols.
+    let project = ann.create_ok("Game", &json!({"targets": []})).await;
+    let id = project["id"].as_i64().unwrap_or_default();
+    for path in [
+        format!("/api/v1/projects/{id}/body"),
+        format!("/api/v1/projects/{id}/versions/1/body"),
+        format!("/projects/{id}"),
+    ] {
+        let reply = ann.get(&path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert_sandboxed(&path, &reply);
+    }
+
+    // Pages may only be framed by cubby; every answer is nosniff.
+    let home = send(api.http.get(api.url("/"))).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert_eq!(home.header("x-content-type-options"), Some("nosniff"));
+    let csp = home.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("frame-ancestors 'self'"), "home CSP {csp:?}");
+    let json_reply = ann.get("/api/v1/me").await;
+    assert_eq!(json_reply.header("x-content-type-options"), Some("nosniff"));
+}
+
+async fn redirect_targets_never_leave_the_site(db: TestDb) {
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    for next in [
+        "/%09/evil.example",
+        "//evil.example",
+        "/%2F%2Fevil.example",
+        "/%5Cevil.example",
+        "/%0d%0aSet-Cookie:%20x=1",
+        "https://evil.example/",
+        "javascript:alert(1)",
+    ] {
+        let url = format!("{}/auth/logout?next={next}", api.base);
+        let reply = send(no_redirects.post(url)).await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "next={next}");
+        assert_eq!(reply.header("location"), None, "next={next}");
+        assert_eq!(reply.header("set-cookie").map(|c| c.contains("x=1")), Some(false));
+    }
+    let url = format!("{}/auth/logout?next=/editor%3Fproject%3D1", api.base);
+    let reply = send(no_redirects.post(url)).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.header("location"), Some("/editor?project=1"));
+}
+
+async fn numbers_out_of_range_are_client_errors(db: TestDb) {
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let ann = User::login(&api, "ann", "student", &[]).await;
+    let project = ann.create_ok("Game", &json!({"targets": []})).await;
+    let id = project["id"].as_i64().unwrap_or_default();
+    let huge = "9223372036854775808"; // 2^63: one past i64::MAX
+    let huger = "18446744073709551616"; // 2^64: past u64::MAX
+
+    for (path, status, code) in [
+        (format!("/api/v1/backpack?offset={huge}"), 400, "invalid_query"),
+        (format!("/api/v1/backpack?offset={huger}"), 400, "invalid_query"),
+        (format!("/api/v1/backpack?cursor={huge}"), 400, "invalid_query"),
+        (format!("/api/v1/backpack?limit={huger}"), 400, "invalid_query"),
+        ("/api/v1/backpack?limit=0".to_owned(), 400, "invalid_query"),
+        ("/api/v1/backpack?limit=101".to_owned(), 400, "invalid_query"),
+        (format!("/api/v1/projects?cursor={huge}"), 400, "invalid_query"),
+        ("/api/v1/projects?cursor=-1".to_owned(), 400, "invalid_query"),
+        (format!("/api/v1/projects/{id}/versions?cursor={huge}"), 400, "invalid_query"),
+        (format!("/api/v1/groups?cursor={huge}"), 400, "invalid_query"),
+        (format!("/api/v1/projects/{huge}"), 404, "not_found"),
+        (format!("/api/v1/projects/-{huge}0"), 404, "not_found"),
+        (format!("/api/v1/projects/{id}/versions/{huge}/body"), 404, "not_found"),
+        (format!("/api/v1/groups/{huge}/projects"), 404, "not_found"),
+        (format!("/backpack/ann?offset={huge}"), 400, "invalid_query"),
+        (format!("/projects/{huge}"), 404, "not_found"),
+    ] {
+        let reply = ann.get(&path).await;
+        let status = StatusCode::from_u16(status).unwrap();
+        reply.expect_problem(status, code);
+    }
+
+    // Versions past the range of a version number, in the body, If-Match
+    // and the editor's query.
+    for version in [json!(i64::MAX), json!(2_147_483_648_i64), json!(-1e300)] {
+        let reply = ann
+            .update(id, &json!({"version": version, "body": {"targets": []}}))
+            .await;
+        reply.expect_problem(StatusCode::BAD_REQUEST, "invalid_input");
+    }
+    let reply = send(
+        ann.req(Method::PUT, &format!("/api/v1/projects/{id}"))
+            .header("if-match", format!("\"{huge}\""))
+            .json(&json!({"title": "x"})),
+    )
+    .await;
+    reply.expect_problem(StatusCode::BAD_REQUEST, "invalid_input");
+    let reply = send(
+        ann.req(Method::PUT, &format!("/projects/{id}?version={huge}"))
+            .body(r#"{"targets": []}"#),
+    )
+    .await;
+    reply.expect_problem(StatusCode::BAD_REQUEST, "invalid_query");
+    let reply = send(ann.req(Method::POST, &format!("/projects/?is_copy=1&original_id={huge}0")).body("{}")).await;
+    reply.expect_problem(StatusCode::BAD_REQUEST, "invalid_query");
+    let reply = send(ann.req(Method::DELETE, &format!("/api/v1/backpack/{huge}"))).await;
+    reply.expect_problem(StatusCode::NOT_FOUND, "not_found");
+
+    // Nothing of this changed the project.
+    let after = ann.project(id).await.expect(StatusCode::OK);
+    assert_eq!(after["version"], 1);
+}
+
+async fn a_dev_login_through_a_proxy_is_not_found(db: TestDb) {
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let login = json!({"username": "eve", "role": "teacher", "groups": []});
+    for (header, value) in [
+        ("forwarded", "for=203.0.113.7"),
+        ("x-forwarded-for", "203.0.113.7"),
+        ("x-real-ip", "203.0.113.7"),
+    ] {
+        let reply = send(
+            api.http
+                .post(api.url("/auth/dev/login"))
+                .header(header, value)
+                .json(&login),
+        )
+        .await;
+        reply.expect_problem(StatusCode::NOT_FOUND, "not_found");
+        let form = send(
+            api.http
+                .post(api.url("/auth/dev/form"))
+                .header(header, value)
+                .form(&[("username", "eve"), ("role", "teacher"), ("groups", "")]),
+        )
+        .await;
+        form.expect_problem(StatusCode::NOT_FOUND, "not_found");
+        assert_eq!(form.header("set-cookie"), None);
+    }
+    // Nobody was logged in; directly, the same login works.
+    assert_eq!(db.count("users", "1 = 1").await, 0);
+    let (status, body): (StatusCode, Value) = api.dev_login_raw(&login).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
