@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::Row;
+use crate::report::Row;
 
 const PALETTE: [RGBColor; 6] = [
     RGBColor(31, 119, 180),

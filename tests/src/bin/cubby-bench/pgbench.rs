@@ -15,7 +15,8 @@ use std::process::Command;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tests::{Backend, TestDb};
 
-use crate::{Row, Scenario};
+use crate::report::Row;
+use crate::scenarios::Scenario;
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE bench_project (
