@@ -9,9 +9,11 @@
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 
-use actix_web::dev::Payload;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use service::Code;
 
 use crate::problem::Problem;
@@ -51,6 +53,9 @@ impl FromRequest for AuthUser {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        if let Some(PreAuthenticated(found)) = req.extensions_mut().remove() {
+            return Box::pin(ready(found.map(AuthUser)));
+        }
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = session_token(req);
         Box::pin(async move {
@@ -59,6 +64,29 @@ impl FromRequest for AuthUser {
             Ok(AuthUser(current_user(&state, &token).await?))
         })
     }
+}
+
+/// What [`authenticate_first`] found for this request's token, for
+/// [`AuthUser`] to take without a second lookup.
+struct PreAuthenticated(Result<service::auth::User, Problem>);
+
+/// Middleware for every route that needs a caller: looks the token up
+/// *before* any extractor runs. Authentication comes first: a stranger gets
+/// 401 whatever the body, query or path holds, and no body is read or parsed
+/// for them. (A handler's extractors are polled together, so without this
+/// a bad JSON body could answer before the session lookup finished — on
+/// one backend and not another.) A request without a token needs no lookup:
+/// `AuthUser` refuses it at once, before the other extractors.
+pub async fn authenticate_first(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    if let (Some(token), Some(state)) = (session_token(req.request()), state) {
+        let found = current_user(&state, &token).await;
+        req.extensions_mut().insert(PreAuthenticated(found));
+    }
+    next.call(req).await
 }
 
 /// The user behind a token, refreshing the provider's tokens first when they

@@ -38,6 +38,24 @@ pub fn resource(path: &str) -> actix_web::Resource {
     }))
 }
 
+/// A resource whose every route needs a caller: authenticated before any
+/// extractor runs (see [`crate::extract::authenticate_first`]).
+pub fn authed(
+    path: &str,
+) -> actix_web::Resource<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    resource(path).wrap(actix_web::middleware::from_fn(
+        crate::extract::authenticate_first,
+    ))
+}
+
 /// Every route, for `App::configure`.
 pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
     if test_routes {
@@ -51,34 +69,30 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
         .service(resource("/auth/logout").route(web::post().to(auth::logout)))
         .service(resource("/auth/login").route(web::get().to(auth::oidc_login)))
         .service(resource("/auth/callback").route(web::get().to(auth::oidc_callback)))
-        .service(resource("/api/v1/me").route(web::get().to(me::me)))
-        .service(resource("/api/v1/groups").route(web::get().to(me::groups)))
+        .service(authed("/api/v1/me").route(web::get().to(me::me)))
+        .service(authed("/api/v1/groups").route(web::get().to(me::groups)))
         .service(
-            resource("/api/v1/groups/{id}/projects").route(web::get().to(projects::group_projects)),
+            authed("/api/v1/groups/{id}/projects").route(web::get().to(projects::group_projects)),
         )
         .service(
-            resource("/api/v1/projects")
+            authed("/api/v1/projects")
                 .route(web::get().to(projects::list))
                 .route(web::post().to(projects::create)),
         )
         .service(
-            resource("/api/v1/projects/{id}")
+            authed("/api/v1/projects/{id}")
                 .route(web::get().to(projects::get))
                 .route(web::put().to(projects::update))
                 .route(web::delete().to(projects::delete)),
         )
-        .service(resource("/api/v1/projects/{id}/body").route(web::get().to(projects::body)))
+        .service(authed("/api/v1/projects/{id}/body").route(web::get().to(projects::body)))
+        .service(authed("/api/v1/projects/{id}/versions").route(web::get().to(projects::versions)))
         .service(
-            resource("/api/v1/projects/{id}/versions").route(web::get().to(projects::versions)),
-        )
-        .service(
-            resource("/api/v1/projects/{id}/versions/{version}/body")
+            authed("/api/v1/projects/{id}/versions/{version}/body")
                 .route(web::get().to(projects::version_body)),
         )
-        .service(resource("/api/v1/projects/{id}/copy").route(web::post().to(projects::copy)))
-        .service(
-            resource("/api/v1/projects/{id}/shares").route(web::put().to(projects::set_shares)),
-        )
+        .service(authed("/api/v1/projects/{id}/copy").route(web::post().to(projects::copy)))
+        .service(authed("/api/v1/projects/{id}/shares").route(web::put().to(projects::set_shares)))
         // `{name:.*}`: a name with slashes still reaches the handler, which
         // answers 400 invalid_asset_name instead of a bare 404.
         .service(
@@ -88,11 +102,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
                 .route(web::post().to(assets::upload)),
         )
         .service(
-            resource("/api/v1/backpack")
+            authed("/api/v1/backpack")
                 .route(web::get().to(backpack::list))
                 .route(web::post().to(backpack::add)),
         )
-        .service(resource("/api/v1/backpack/{id}").route(web::delete().to(backpack::delete)));
+        .service(authed("/api/v1/backpack/{id}").route(web::delete().to(backpack::delete)));
     configure_scratch(cfg);
     cfg.service(resource("/").route(web::get().to(pages::home)))
         .service(resource("/editor").route(web::get().to(pages::editor)))
@@ -115,10 +129,10 @@ pub async fn fallback(
 
 /// The Scratch editor's own routes (docs/SCRATCH.md).
 fn configure_scratch(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/projects/").route(web::post().to(scratch::create_project)))
-        .service(resource("/projects").route(web::post().to(scratch::create_project)))
+    cfg.service(authed("/projects/").route(web::post().to(scratch::create_project)))
+        .service(authed("/projects").route(web::post().to(scratch::create_project)))
         .service(
-            resource("/projects/{id}")
+            authed("/projects/{id}")
                 .route(web::get().to(scratch::get_project))
                 .route(web::put().to(scratch::save_project)),
         )
@@ -134,11 +148,11 @@ fn configure_scratch(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(scratch::post_asset)),
         )
         .service(
-            resource("/backpack/{segment}")
+            authed("/backpack/{segment}")
                 .route(web::get().to(scratch::backpack_get))
                 .route(web::post().to(scratch::backpack_add)),
         )
         .service(
-            resource("/backpack/{username}/{id}").route(web::delete().to(scratch::backpack_delete)),
+            authed("/backpack/{username}/{id}").route(web::delete().to(scratch::backpack_delete)),
         );
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::dto::{BackpackQuery, NewBackpackItem};
 use crate::extract::{AuthUser, IdempotencyKey, IfMatch};
 use crate::headers::stored_file;
-use crate::problem::Problem;
+use crate::problem::{query_error, Problem};
 use crate::routes::assets as api_assets;
 use crate::routes::read_limited;
 use crate::state::AppState;
@@ -157,12 +157,13 @@ pub async fn backpack_get(
     state: web::Data<AppState>,
     req: HttpRequest,
     segment: web::Path<String>,
-    query: web::Query<BackpackQuery>,
 ) -> Result<HttpResponse, Problem> {
     if let Ok(name) = AssetName::parse_any(&segment) {
         return api_assets::serve(&state, &req, &name).await;
     }
+    // The listing needs a caller, and the caller comes before the query.
     let AuthUser(user) = AuthUser::extract(&req).await?;
+    let query = web::Query::<BackpackQuery>::from_query(req.query_string()).map_err(query_error)?;
     own_backpack(&user, &segment)?;
     let page = backpack::list(&state.ctx, &user, query.request()?).await?;
     Ok(HttpResponse::Ok().json(page.items.into_iter().map(scratch_item).collect::<Vec<_>>()))

@@ -1,6 +1,7 @@
 //! Security rules (docs/GUARANTEES.md, S1, S3, S5, S7): stored files never
 //! run as pages of cubby's origin, redirects never leave it, out-of-range
-//! numbers are 4xx not 5xx, and a dev login never works through a proxy.
+//! numbers are 4xx not 5xx, a dev login never works through a proxy — and
+//! authentication comes before anything else a request holds.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -15,6 +16,7 @@ on_backends!(
     redirect_targets_never_leave_the_site,
     numbers_out_of_range_are_client_errors,
     a_dev_login_through_a_proxy_is_not_found,
+    strangers_get_401_whatever_the_request_holds,
 );
 
 /// An SVG that would run script on cubby's origin if it were served as a page.
@@ -26,7 +28,11 @@ fn md5_hex(bytes: &[u8]) -> String {
 }
 
 fn assert_sandboxed(what: &str, reply: &tests::projects::Reply) {
-    assert_eq!(reply.header("x-content-type-options"), Some("nosniff"), "{what}");
+    assert_eq!(
+        reply.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
     let csp = reply.header("content-security-policy").unwrap_or_default();
     assert!(
         csp.contains("default-src 'none'") && csp.contains("sandbox"),
@@ -53,7 +59,11 @@ async fn stored_files_are_sandboxed_and_never_sniffed(db: TestDb) {
     ] {
         let reply = send(api.http.get(api.url(&path))).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}");
-        assert_eq!(reply.header("content-type"), Some("image/svg+xml"), "{path}");
+        assert_eq!(
+            reply.header("content-type"),
+            Some("image/svg+xml"),
+            "{path}"
+        );
         assert_sandboxed(&path, &reply);
     }
     let etag = format!("\"{}\"", md5_hex(SCRIPTED_SVG));
@@ -67,10 +77,10 @@ async fn stored_files_are_sandboxed_and_never_sniffed(db: TestDb) {
     assert_sandboxed("304", &revalidated);
 
     // A backpack costume is stored the same way.
-    let item = ann
-        .req(Method::POST, "/api/v1/backpack")
-        .json(&json!({"type": "costume", "mime": "image/svg+xml", "name": "x",
-                      "body": b64(SCRIPTED_SVG), "thumbnail": b64(b"\x89PNG\r\n\x1a\nthumb")}));
+    let item = ann.req(Method::POST, "/api/v1/backpack").json(
+        &json!({"type": "costume", "mime": "image/svg+xml", "name": "x",
+                      "body": b64(SCRIPTED_SVG), "thumbnail": b64(b"\x89PNG\r\n\x1a\nthumb")}),
+    );
     let item = send(item).await.expect(StatusCode::CREATED);
     let body_file = item["body"].as_str().unwrap_or_default().to_owned();
     let reply = send(api.http.get(api.url(&format!("/backpack/{body_file}")))).await;
@@ -121,7 +131,10 @@ async fn redirect_targets_never_leave_the_site(db: TestDb) {
         let reply = send(no_redirects.post(url)).await;
         assert_eq!(reply.status, StatusCode::NO_CONTENT, "next={next}");
         assert_eq!(reply.header("location"), None, "next={next}");
-        assert_eq!(reply.header("set-cookie").map(|c| c.contains("x=1")), Some(false));
+        assert_eq!(
+            reply.header("set-cookie").map(|c| c.contains("x=1")),
+            Some(false)
+        );
     }
     let url = format!("{}/auth/logout?next=/editor%3Fproject%3D1", api.base);
     let reply = send(no_redirects.post(url)).await;
@@ -139,19 +152,59 @@ async fn numbers_out_of_range_are_client_errors(db: TestDb) {
     let huger = "18446744073709551616"; // 2^64: past u64::MAX
 
     for (path, status, code) in [
-        (format!("/api/v1/backpack?offset={huge}"), 400, "invalid_query"),
-        (format!("/api/v1/backpack?offset={huger}"), 400, "invalid_query"),
-        (format!("/api/v1/backpack?cursor={huge}"), 400, "invalid_query"),
-        (format!("/api/v1/backpack?limit={huger}"), 400, "invalid_query"),
+        (
+            format!("/api/v1/backpack?offset={huge}"),
+            400,
+            "invalid_query",
+        ),
+        (
+            format!("/api/v1/backpack?offset={huger}"),
+            400,
+            "invalid_query",
+        ),
+        (
+            format!("/api/v1/backpack?cursor={huge}"),
+            400,
+            "invalid_query",
+        ),
+        (
+            format!("/api/v1/backpack?limit={huger}"),
+            400,
+            "invalid_query",
+        ),
         ("/api/v1/backpack?limit=0".to_owned(), 400, "invalid_query"),
-        ("/api/v1/backpack?limit=101".to_owned(), 400, "invalid_query"),
-        (format!("/api/v1/projects?cursor={huge}"), 400, "invalid_query"),
-        ("/api/v1/projects?cursor=-1".to_owned(), 400, "invalid_query"),
-        (format!("/api/v1/projects/{id}/versions?cursor={huge}"), 400, "invalid_query"),
-        (format!("/api/v1/groups?cursor={huge}"), 400, "invalid_query"),
+        (
+            "/api/v1/backpack?limit=101".to_owned(),
+            400,
+            "invalid_query",
+        ),
+        (
+            format!("/api/v1/projects?cursor={huge}"),
+            400,
+            "invalid_query",
+        ),
+        (
+            "/api/v1/projects?cursor=-1".to_owned(),
+            400,
+            "invalid_query",
+        ),
+        (
+            format!("/api/v1/projects/{id}/versions?cursor={huge}"),
+            400,
+            "invalid_query",
+        ),
+        (
+            format!("/api/v1/groups?cursor={huge}"),
+            400,
+            "invalid_query",
+        ),
         (format!("/api/v1/projects/{huge}"), 404, "not_found"),
         (format!("/api/v1/projects/-{huge}0"), 404, "not_found"),
-        (format!("/api/v1/projects/{id}/versions/{huge}/body"), 404, "not_found"),
+        (
+            format!("/api/v1/projects/{id}/versions/{huge}/body"),
+            404,
+            "not_found",
+        ),
         (format!("/api/v1/groups/{huge}/projects"), 404, "not_found"),
         (format!("/backpack/ann?offset={huge}"), 400, "invalid_query"),
         (format!("/projects/{huge}"), 404, "not_found"),
@@ -182,7 +235,14 @@ async fn numbers_out_of_range_are_client_errors(db: TestDb) {
     )
     .await;
     reply.expect_problem(StatusCode::BAD_REQUEST, "invalid_query");
-    let reply = send(ann.req(Method::POST, &format!("/projects/?is_copy=1&original_id={huge}0")).body("{}")).await;
+    let reply = send(
+        ann.req(
+            Method::POST,
+            &format!("/projects/?is_copy=1&original_id={huge}0"),
+        )
+        .body("{}"),
+    )
+    .await;
     reply.expect_problem(StatusCode::BAD_REQUEST, "invalid_query");
     let reply = send(ann.req(Method::DELETE, &format!("/api/v1/backpack/{huge}"))).await;
     reply.expect_problem(StatusCode::NOT_FOUND, "not_found");
@@ -223,4 +283,64 @@ async fn a_dev_login_through_a_proxy_is_not_found(db: TestDb) {
     assert_eq!(db.count("users", "1 = 1").await, 0);
     let (status, body): (StatusCode, Value) = api.dev_login_raw(&login).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn strangers_get_401_whatever_the_request_holds(db: TestDb) {
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let bad_json = "{\"title\": ";
+    // (method, path, body): every one would be a 400 or 404 for a caller.
+    let requests: &[(Method, &str, &str)] = &[
+        (Method::POST, "/api/v1/projects", bad_json),
+        (Method::POST, "/api/v1/projects", "[1, 2]"),
+        (Method::GET, "/api/v1/projects?limit=0", ""),
+        (Method::GET, "/api/v1/projects?scope=nope", ""),
+        (Method::GET, "/api/v1/projects/not-a-number", ""),
+        (Method::PUT, "/api/v1/projects/1", bad_json),
+        (Method::PUT, "/api/v1/projects/x", "{}"),
+        (Method::DELETE, "/api/v1/projects/x", ""),
+        (Method::POST, "/api/v1/projects/1/copy", bad_json),
+        (
+            Method::PUT,
+            "/api/v1/projects/1/shares",
+            "{\"group_ids\": \"x\"}",
+        ),
+        (Method::GET, "/api/v1/projects/1/versions?cursor=abc", ""),
+        (Method::GET, "/api/v1/projects/1/versions/x/body", ""),
+        (Method::GET, "/api/v1/groups?limit=1000", ""),
+        (Method::GET, "/api/v1/groups/x/projects", ""),
+        (Method::GET, "/api/v1/backpack?offset=-1", ""),
+        (Method::POST, "/api/v1/backpack", bad_json),
+        (Method::POST, "/api/v1/backpack", "{}"),
+        (Method::DELETE, "/api/v1/backpack/x", ""),
+        (Method::GET, "/api/v1/me", ""),
+        (Method::GET, "/projects/x", ""),
+        (Method::PUT, "/projects/1?version=x", "{}"),
+        (Method::PUT, "/projects/x", "not json"),
+        (Method::POST, "/projects/", "not json"),
+        (Method::POST, "/backpack/ann", bad_json),
+        (Method::GET, "/backpack/ann?limit=x", ""),
+        (Method::DELETE, "/backpack/ann/x", ""),
+    ];
+    let garbage = "f".repeat(64);
+    for (method, path, body) in requests {
+        for token in [None, Some(garbage.as_str()), Some("x")] {
+            let mut req = api
+                .http
+                .request(method.clone(), api.url(path))
+                .header("content-type", "application/json")
+                .body(body.to_string());
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let reply = send(req).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}: {}",
+                reply.text()
+            );
+            reply.expect_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+        }
+    }
 }
