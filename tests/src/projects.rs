@@ -338,7 +338,7 @@ pub fn blob_files(db: &TestDb) -> Vec<PathBuf> {
 }
 
 /// Runs `cubby gc` (with `env`); asserts success and returns
-/// (`<N>` of "removed <N> unreferenced files", stdout).
+/// (the `N` of `removed N unreferenced files`, stdout).
 pub fn run_gc(db: &TestDb, env: &[(&str, &str)], args: &[&str]) -> (u64, String) {
     let out = cubby_command(db)
         .envs(env.iter().copied())

@@ -754,7 +754,7 @@ async fn who_may_do_what(db: TestDb) {
     // Expected statuses for read, save, delete, copy, share. The owners'
     // deletes (0 here) come last.
     #[rustfmt::skip]
-    let rows: Vec<Row> = vec![
+    let rows: Vec<Row<'_>> = vec![
         ("student owner",                        &owner,         &owner,   by_student, g7b, [200, 200, 0, 201, 403]),
         ("classmate",                            &classmate,     &owner,   by_student, g7b, [404; 5]),
         ("the student's teacher",                &teacher,       &owner,   by_student, g7b, [200, 403, 403, 201, 403]),
