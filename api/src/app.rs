@@ -10,8 +10,9 @@ use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
 
 use crate::config::{BlobStoreKind, Config};
-use crate::problem::{form_error, json_error, path_error, query_error};
+use crate::problem::{form_error, path_error, query_error};
 use crate::redact::redact;
+use crate::routes::{JsonContentType, RouteSettings};
 use crate::state::AppState;
 use service::blob::{Blobs, FailingWrites, LocalDir};
 use service::object_blob::ObjectBlobs;
@@ -154,9 +155,12 @@ impl Application {
             .local_addr()
             .map_err(|e| StartError::Bind(config.bind, e))?;
         let workers = config.workers;
-        let test_routes = config.test_routes;
-        // Backpack items carry base64 body and thumbnail: room for both.
-        let max_body = config.max_body_bytes;
+        let routes = RouteSettings {
+            test_routes: config.test_routes,
+            max_body_bytes: config.max_body_bytes,
+        };
+        // The default for JSON bodies outside `/api/v1` (the Scratch
+        // backpack's base64 body and thumbnail): room for both.
         let json_limit = config
             .max_body_bytes
             .saturating_mul(3)
@@ -185,12 +189,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(usize::try_from(json_limit).unwrap_or(usize::MAX))
-                        .content_type_required(false)
-                        .error_handler(move |err, _req| json_error(err, max_body).into()),
-                )
+                .app_data(crate::routes::json_config(json_limit, JsonContentType::Any))
                 .app_data(
                     web::FormConfig::default().error_handler(|_err, _req| form_error().into()),
                 )
@@ -200,8 +199,11 @@ impl Application {
                 .app_data(
                     web::PathConfig::default().error_handler(|_err, _req| path_error().into()),
                 )
-                .configure(|cfg| crate::routes::configure(cfg, test_routes))
+                .configure(|cfg| crate::routes::configure(cfg, &routes))
                 .default_service(web::to(crate::routes::fallback))
+                .wrap(middleware::from_fn(
+                    crate::cross_origin::refuse_cross_origin_writes,
+                ))
                 .wrap(middleware::DefaultHeaders::new().add(crate::headers::NOSNIFF))
                 .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(crate::telemetry::observe))

@@ -12,6 +12,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod cross_origin;
 pub mod dto;
 pub mod editor;
 pub mod extract;

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 pub fn status_of(code: Code) -> StatusCode {
     match code {
         Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Code::Forbidden | Code::QuotaExceeded => StatusCode::FORBIDDEN,
+        Code::Forbidden | Code::QuotaExceeded | Code::CrossOrigin => StatusCode::FORBIDDEN,
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Code::VersionConflict => StatusCode::CONFLICT,
@@ -284,6 +284,7 @@ mod tests {
     const STATUSES: &[(&str, u16)] = &[
         ("unauthenticated", 401),
         ("forbidden", 403),
+        ("cross_origin", 403),
         ("not_found", 404),
         ("invalid_json", 400),
         ("invalid_input", 400),

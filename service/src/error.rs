@@ -36,6 +36,8 @@ codes! {
     Unauthenticated => "unauthenticated",
     /// Known caller, not allowed.
     Forbidden => "forbidden",
+    /// A cookie-authenticated write sent by another site's page.
+    CrossOrigin => "cross_origin",
     /// Does not exist, or the caller may not know it exists.
     NotFound => "not_found",
     /// The body is not JSON.

@@ -15,7 +15,38 @@ use futures_util::StreamExt;
 
 use service::Code;
 
-use crate::problem::{method_not_allowed, too_large, Problem};
+use crate::problem::{json_error, method_not_allowed, too_large, Problem};
+
+/// What the route table needs from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteSettings {
+    /// Mount the test-only routes (`CUBBY_TEST_ROUTES`).
+    pub test_routes: bool,
+    /// The largest project body, asset or backpack item.
+    pub max_body_bytes: u64,
+}
+
+/// Whether a JSON route insists on `Content-Type: application/json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonContentType {
+    /// `/api/v1`: anything else is 415 `unsupported_media_type` (S2: a
+    /// cross-site form can send `text/plain`, never `application/json`).
+    Required,
+    /// The Scratch editor's routes and the dev login: whatever it sends.
+    Any,
+}
+
+/// Small JSON bodies (shares, logins): far more than any real one.
+pub const SMALL_JSON_BYTES: u64 = 64 * 1024;
+
+/// How a route reads JSON: at most `limit` bytes (413 `too_large` past it,
+/// before the rest is read), with the content type rule.
+pub fn json_config(limit: u64, content_type: JsonContentType) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(usize::try_from(limit).unwrap_or(usize::MAX))
+        .content_type_required(content_type == JsonContentType::Required)
+        .error_handler(move |err, _req| json_error(err, limit).into())
+}
 
 /// Reads a raw request body of at most `limit` bytes (413 `too_large` past it).
 pub async fn read_limited(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>, Problem> {
@@ -57,15 +88,31 @@ pub fn authed(
 }
 
 /// Every route, for `App::configure`.
-pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
-    if test_routes {
+pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
+    let max = settings.max_body_bytes;
+    // A project body inside JSON, with room for the other members.
+    let project_json = json_config(
+        max.saturating_add(SMALL_JSON_BYTES),
+        JsonContentType::Required,
+    );
+    // Base64 of a body and a thumbnail, each up to the limit.
+    let backpack_json = json_config(
+        max.saturating_mul(3).saturating_add(SMALL_JSON_BYTES),
+        JsonContentType::Required,
+    );
+    let small_json = json_config(SMALL_JSON_BYTES, JsonContentType::Required);
+    if settings.test_routes {
         cfg.service(resource("/__test/panic").route(web::get().to(ops::test_panic)));
     }
     cfg.service(resource("/healthz").route(web::get().to(ops::healthz)))
         .service(resource("/readyz").route(web::get().to(ops::readyz)))
         .service(resource("/metrics").route(web::get().to(ops::metrics)))
         .service(resource("/api/v1/openapi.json").route(web::get().to(crate::openapi::openapi)))
-        .service(resource("/auth/dev/login").route(web::post().to(auth::dev_login)))
+        .service(
+            resource("/auth/dev/login")
+                .app_data(json_config(SMALL_JSON_BYTES, JsonContentType::Any))
+                .route(web::post().to(auth::dev_login)),
+        )
         .service(resource("/auth/logout").route(web::post().to(auth::logout)))
         .service(resource("/auth/login").route(web::get().to(auth::oidc_login)))
         .service(resource("/auth/callback").route(web::get().to(auth::oidc_callback)))
@@ -76,11 +123,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
         )
         .service(
             authed("/api/v1/projects")
+                .app_data(project_json.clone())
                 .route(web::get().to(projects::list))
                 .route(web::post().to(projects::create)),
         )
         .service(
             authed("/api/v1/projects/{id}")
+                .app_data(project_json)
                 .route(web::get().to(projects::get))
                 .route(web::put().to(projects::update))
                 .route(web::delete().to(projects::delete)),
@@ -92,7 +141,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
                 .route(web::get().to(projects::version_body)),
         )
         .service(authed("/api/v1/projects/{id}/copy").route(web::post().to(projects::copy)))
-        .service(authed("/api/v1/projects/{id}/shares").route(web::put().to(projects::set_shares)))
+        .service(
+            authed("/api/v1/projects/{id}/shares")
+                .app_data(small_json)
+                .route(web::put().to(projects::set_shares)),
+        )
         // `{name:.*}`: a name with slashes still reaches the handler, which
         // answers 400 invalid_asset_name instead of a bare 404.
         .service(
@@ -103,6 +156,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_routes: bool) {
         )
         .service(
             authed("/api/v1/backpack")
+                .app_data(backpack_json)
                 .route(web::get().to(backpack::list))
                 .route(web::post().to(backpack::add)),
         )

@@ -4,7 +4,7 @@
 //! write any new body file first; then, inside [`crate::tx::run`], lock the
 //! rows the rule depends on, check, and write; commit; and only then delete
 //! the files the commit unreferenced. If the transaction fails, the files
-//! this request wrote are deleted (the filesystem rollback, [`rows::Written`]),
+//! this request wrote are deleted (the filesystem rollback, `rows::Written`),
 //! so no row ever points at a missing file and no file outlives a failed
 //! request (G11).
 //!
