@@ -8,21 +8,10 @@ use tests::{race, Client, ServerOptions, TestDb, TestServer};
 
 use crate::on_backends;
 
-on_backends!(
-    concurrent_first_logins_one_process,
-    concurrent_first_logins_two_processes
-);
+on_backends!(processes [1, 2]: concurrent_first_logins);
 
 const CLIENTS: usize = 32;
 const ROUNDS: usize = 3;
-
-async fn concurrent_first_logins_one_process(db: TestDb) {
-    concurrent_first_logins(db, 1).await;
-}
-
-async fn concurrent_first_logins_two_processes(db: TestDb) {
-    concurrent_first_logins(db, 2).await;
-}
 
 fn sorted_group_ids(user: &Value) -> Vec<i64> {
     let mut ids: Vec<i64> = user["groups"]

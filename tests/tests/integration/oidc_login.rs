@@ -18,10 +18,9 @@ on_backends!(
     an_oidc_login_ends_logged_in_with_the_claimed_groups,
     bad_reused_and_tampered_logins_are_refused,
     concurrent_first_oidc_logins_make_one_user,
-    an_expired_access_token_is_refreshed_once_one_process,
-    an_expired_access_token_is_refreshed_once_two_processes,
     a_refused_refresh_ends_the_session,
 );
+on_backends!(processes [1, 2]: an_expired_access_token_is_refreshed_once);
 
 fn accounts() -> Value {
     json!({
@@ -246,18 +245,10 @@ async fn concurrent_first_oidc_logins_make_one_user(db: TestDb) {
     assert_eq!(db.count("sessions", "").await, 16);
 }
 
-async fn an_expired_access_token_is_refreshed_once_one_process(db: TestDb) {
-    refreshed_once(db, 1).await;
-}
-
-async fn an_expired_access_token_is_refreshed_once_two_processes(db: TestDb) {
-    refreshed_once(db, 2).await;
-}
-
 /// G12: 16 requests racing on a session whose access token expired make
 /// exactly one refresh grant at the provider, and all succeed; the refresh's
 /// claims re-sync the groups.
-async fn refreshed_once(db: TestDb, processes: usize) {
+async fn an_expired_access_token_is_refreshed_once(db: TestDb, processes: usize) {
     if !oidc::require("oidc G12") {
         return;
     }

@@ -28,9 +28,8 @@ on_backends!(
     the_editor_backpack_answers_exactly_200,
     the_editor_backpack_pages_by_offset,
     another_users_backpack_is_refused,
-    concurrent_editor_saves_lose_nothing_one_process,
-    concurrent_editor_saves_lose_nothing_two_processes,
 );
+on_backends!(processes [1, 2]: concurrent_editor_saves_lose_nothing);
 
 /// Project JSON as `vm.toJSON()` writes it (no whitespace), with its keys in
 /// no sorted order and text outside ASCII: loads must give these bytes back.
@@ -1266,14 +1265,6 @@ async fn another_users_backpack_is_refused(db: TestDb) {
 // ---- the race -----------------------------------------------------------------------
 
 const EDITOR_SAVERS: usize = 16;
-
-async fn concurrent_editor_saves_lose_nothing_one_process(db: TestDb) {
-    concurrent_editor_saves_lose_nothing(db, 1).await;
-}
-
-async fn concurrent_editor_saves_lose_nothing_two_processes(db: TestDb) {
-    concurrent_editor_saves_lose_nothing(db, 2).await;
-}
 
 /// 16 editors save one project at once, with no version: every save is a
 /// 200 and a version of its own (default keep 50), none is lost.
