@@ -15,10 +15,8 @@
 //!   skips without them, except under `CI=true`, where it fails.
 
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use reqwest::header::{LOCATION, SET_COOKIE};
@@ -27,7 +25,10 @@ use reqwest::{StatusCode, Url};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::server::ServerOptions;
+use crate::server::{
+    free_loopback_port, print_log_tail_if_panicking, spawn_and_wait_for_url, ServerOptions,
+    START_TIMEOUT,
+};
 
 /// The client id [`config`] registers (and [`OidcProvider::server_options`] hands cubby).
 pub const CLIENT_ID: &str = "cubby";
@@ -111,15 +112,6 @@ pub fn config(accounts: Value, access_token_ttl: u64) -> Value {
     })
 }
 
-/// A port on 127.0.0.1 that was free a moment ago (for a cubby whose public
-/// URL must be known before it starts).
-pub fn free_loopback_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
-
 /// Counts of the provider's token-endpoint grants since it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GrantStats {
@@ -158,48 +150,26 @@ impl OidcProvider {
             .map_err(|e| e.to_string())?;
         let config_path = dir.path().join("config.json");
         std::fs::write(&config_path, config.to_string()).map_err(|e| e.to_string())?;
-        let log_path = dir.path().join("provider.log");
-        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
-        let mut child = Command::new("node")
-            .current_dir(provider_dir())
-            .arg(provider_dir().join("provider.mjs"))
-            .arg(&config_path)
-            .arg("0")
-            .env_remove("OIDC_TEST_KEEP_ALIVE")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|e| format!("spawn node: {e}"))?;
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut first = String::new();
-            let _ = reader.read_line(&mut first);
-            let _ = tx.send(first);
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
-        let Some(issuer) = line.trim().strip_prefix("oidc listening on ") else {
-            let _ = child.kill();
-            let status = child.wait().ok();
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            return Err(format!(
-                "the OIDC provider did not start ({status:?}); its log:\n{log}"
-            ));
-        };
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
+        let log_path = dir.path().join("provider.log");
+        let mut cmd = Command::new("node");
+        cmd.current_dir(provider_dir())
+            .arg(provider_dir().join("provider.mjs"))
+            .arg(&config_path)
+            .arg("0")
+            .env_remove("OIDC_TEST_KEEP_ALIVE")
+            .stdin(Stdio::piped());
+        let (mut child, issuer) = spawn_and_wait_for_url(&mut cmd, &log_path, START_TIMEOUT)
+            .map_err(|why| format!("the OIDC provider {why}"))?;
+        let stdin = child.stdin.take();
         Ok(OidcProvider {
             child,
             _stdin: stdin,
-            issuer: issuer.to_owned(),
+            issuer,
             log_path,
             _dir: dir,
             http,
@@ -296,14 +266,7 @@ impl Drop for OidcProvider {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("--- last lines of the OIDC provider's log ---");
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
-        }
+        print_log_tail_if_panicking("the OIDC provider's log", &self.log_path);
     }
 }
 
