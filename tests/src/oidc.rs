@@ -94,7 +94,8 @@ pub fn require(test: &str) -> bool {
 /// [`LOOPBACK_REDIRECT_URI`] on any port), these `accounts`
 /// (`{"ann": {"name": "Ann", "role": "teacher", "groups": ["7b", {"id": "8a", "name": "Class 8A"}]}}`),
 /// access tokens that live `access_token_ttl` seconds, and refresh tokens
-/// that rotate. Change any key before [`OidcProvider::start`].
+/// that rotate. Change any key before [`OidcProvider::start`]; see
+/// [`config_with_spent_login_token`] for a login that is due for a refresh.
 pub fn config(accounts: Value, access_token_ttl: u64) -> Value {
     json!({
         "clients": [{
@@ -110,6 +111,22 @@ pub fn config(accounts: Value, access_token_ttl: u64) -> Value {
         "accessTokenTtl": access_token_ttl,
         "rotateRefreshTokens": true,
     })
+}
+
+/// Seconds the access token of a login lives under
+/// [`config_with_spent_login_token`]: under the 10 s before expiry from
+/// which cubby refreshes (`Session::needs_refresh` in `service::auth`), so
+/// cubby counts it as expired from the first request on, with no wait; yet
+/// the provider still takes it (at userinfo) during the login itself.
+pub const SPENT_ACCESS_TOKEN_TTL: u64 = 5;
+
+/// [`config`] whose logins (code grants) issue access tokens of
+/// [`SPENT_ACCESS_TOKEN_TTL`] seconds, already due for a refresh in cubby's
+/// eyes, while refreshes issue ones of `refreshed_ttl` seconds.
+pub fn config_with_spent_login_token(accounts: Value, refreshed_ttl: u64) -> Value {
+    let mut config = config(accounts, refreshed_ttl);
+    config["codeAccessTokenTtl"] = json!(SPENT_ACCESS_TOKEN_TTL);
+    config
 }
 
 /// Counts of the provider's token-endpoint grants since it started.

@@ -4,8 +4,6 @@
 //! (one refresh at the provider for N racing requests, one and two cubby
 //! processes). Skips without node and `tests/oidc/node_modules` (fails under CI).
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
@@ -252,8 +250,9 @@ async fn an_expired_access_token_is_refreshed_once(db: TestDb, processes: usize)
     if !oidc::require("oidc G12") {
         return;
     }
-    // cubby refreshes 10 s before expiry: a 12 s token is "expiring" after ~3 s.
-    let provider = OidcProvider::start(&oidc::config(accounts(), 12));
+    // The login's access token is due for a refresh at once; the refreshed
+    // one lasts, so a second refresh would be a G12 failure, not expiry.
+    let provider = OidcProvider::start(&oidc::config_with_spent_login_token(accounts(), 3600));
     let first = TestServer::spawn(&db, &provider.server_options_on_free_port());
     let public = first.base_url.clone();
     let mut servers = vec![first];
@@ -272,7 +271,6 @@ async fn an_expired_access_token_is_refreshed_once(db: TestDb, processes: usize)
     let mut changed = accounts();
     changed["ann"]["groups"] = json!(["9c"]);
     provider.set_accounts(&changed).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
 
     let results = race(16, |i| {
         let client = clients[i % processes].clone();
@@ -301,7 +299,8 @@ async fn a_refused_refresh_ends_the_session(db: TestDb) {
     if !oidc::require("oidc refused refresh") {
         return;
     }
-    let provider = OidcProvider::start(&oidc::config(accounts(), 12));
+    // Bob's login token is due for a refresh at once: his next request asks for one.
+    let provider = OidcProvider::start(&oidc::config_with_spent_login_token(accounts(), 3600));
     let server = TestServer::spawn(&db, &provider.server_options_on_free_port());
     let api = Client::new(&server.base_url);
     let token = login_via_oidc(&server.base_url, "bob", "/")
@@ -311,7 +310,6 @@ async fn a_refused_refresh_ends_the_session(db: TestDb) {
     let mut disabled = accounts();
     disabled["bob"]["disabled"] = json!(true);
     provider.set_accounts(&disabled).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
 
     let (status, body) = api.get("/api/v1/me", Some(&token)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
