@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::client::Client;
 use crate::db::TestDb;
 
 /// Extra settings for one server process.
@@ -134,6 +135,20 @@ impl Drop for TestServer {
         self.kill();
         print_log_tail_if_panicking(self.log_path.display(), &self.log_path);
     }
+}
+
+/// `processes` servers on one database, and a client for each: the setup of
+/// every scenario with a process-count axis (`on_backends!(processes [1, 2]: …)`).
+pub fn start_processes(
+    db: &TestDb,
+    processes: usize,
+    opts: &ServerOptions,
+) -> (Vec<TestServer>, Vec<Client>) {
+    let servers: Vec<TestServer> = (0..processes)
+        .map(|_| TestServer::spawn(db, opts))
+        .collect();
+    let clients = servers.iter().map(|s| Client::new(&s.base_url)).collect();
+    (servers, clients)
 }
 
 /// How long a child process may take to say where it listens.

@@ -13,8 +13,8 @@ use tests::assets::{
     assert_files_are_exactly_the_assets, b64, blob_path, jpeg, mp3, noise, png, raw_http, svg,
     tmp_files, wav, with_magic, zip, RawBody,
 };
-use tests::projects::{blob_files, md5_hex, send, start, tally, unexpected, Reply, User};
-use tests::{race, Client, ServerOptions, TestDb, TestServer};
+use tests::projects::{blob_files, md5_hex, send, tally, unexpected, Reply, User};
+use tests::{race, start_processes, Client, ServerOptions, TestDb, TestServer};
 
 use crate::on_backends;
 
@@ -241,7 +241,7 @@ async fn delete_item(user: &User, id: &str) -> Reply {
 // ---- G3 ---------------------------------------------------------------------
 
 async fn concurrent_uploads_of_the_same_bytes_store_one_asset(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let mut users = Vec::new();
     for name in ["ann", "bob", "cy", "dee"] {
         users.push(User::login(&clients[0], name, "student", &[]).await);
@@ -796,7 +796,7 @@ async fn a_failed_blob_write_fails_the_request_and_stores_nothing(db: TestDb) {
 // ---- G9 ---------------------------------------------------------------------
 
 async fn concurrent_backpack_posts_lose_nothing(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let ann = User::login(&clients[0], "ann", "student", &[]).await;
     let bob = User::login(&clients[processes - 1], "bob", "student", &[]).await;
     // Every item its own body; all share one thumbnail (which races too).
@@ -1251,7 +1251,7 @@ async fn bad_backpack_posts_are_refused_and_store_nothing(db: TestDb) {
 
 async fn one_idempotency_key_makes_one_backpack_item(db: TestDb, processes: usize) {
     const N: usize = 16;
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let ann = User::login(&clients[0], "ann", "student", &[]).await;
     let bob = User::login(&clients[processes - 1], "bob", "student", &[]).await;
     let piece = Piece::costume("only once");

@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tests::{race, Client, ServerOptions, TestDb, TestServer};
+use tests::{race, start_processes, ServerOptions, TestDb};
 
 use crate::on_backends;
 
@@ -25,10 +25,7 @@ fn sorted_group_ids(user: &Value) -> Vec<i64> {
 }
 
 async fn concurrent_first_logins(db: TestDb, processes: usize) {
-    let servers: Vec<TestServer> = (0..processes)
-        .map(|_| TestServer::spawn(&db, &ServerOptions::default()))
-        .collect();
-    let clients: Vec<Client> = servers.iter().map(|s| Client::new(&s.base_url)).collect();
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
 
     for round in 0..ROUNDS {
         let body = json!({

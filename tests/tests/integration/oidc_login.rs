@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
 use tests::oidc::{self, login_via_oidc, OidcProvider};
-use tests::{race, Client, TestDb, TestServer};
+use tests::{external_group_ids, race, Client, TestDb, TestServer};
 
 use crate::on_backends;
 
@@ -27,15 +27,13 @@ fn accounts() -> Value {
     })
 }
 
-fn group_ids(user: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = user["groups"]
-        .as_array()
+/// An HTTP client that follows no redirect, to see cubby's own answers.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
         .unwrap()
-        .iter()
-        .map(|g| g["external_id"].as_str().unwrap().to_owned())
-        .collect();
-    ids.sort();
-    ids
 }
 
 async fn an_oidc_login_ends_logged_in_with_the_claimed_groups(db: TestDb) {
@@ -64,7 +62,7 @@ async fn an_oidc_login_ends_logged_in_with_the_claimed_groups(db: TestDb) {
     assert_eq!(me["username"], "ann");
     assert_eq!(me["display_name"], "Ann Teacher");
     assert_eq!(me["role"], "teacher");
-    assert_eq!(group_ids(&me), ["7b", "8a"]);
+    assert_eq!(external_group_ids(&me), ["7b", "8a"]);
     let named: Vec<&str> = me["groups"]
         .as_array()
         .unwrap()
@@ -81,7 +79,7 @@ async fn an_oidc_login_ends_logged_in_with_the_claimed_groups(db: TestDb) {
     let bob = login_via_oidc(&server.base_url, "bob", "/").await;
     let (_, me) = api.get("/api/v1/me", Some(bob.token())).await;
     assert_eq!(
-        (me["role"].as_str(), group_ids(&me)),
+        (me["role"].as_str(), external_group_ids(&me)),
         (Some("student"), vec!["7b".to_owned()])
     );
     assert_eq!(db.count("groups", "").await, 2);
@@ -91,11 +89,7 @@ async fn an_oidc_login_ends_logged_in_with_the_claimed_groups(db: TestDb) {
         .as_str()
         .unwrap()
         .to_owned();
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = no_redirects();
     let resp = http
         .post(server.url("/auth/logout?next=/"))
         .header("cookie", format!("cubby_session={}", bob.token()))
@@ -126,11 +120,7 @@ async fn bad_reused_and_tampered_logins_are_refused(db: TestDb) {
     }
     let provider = OidcProvider::start(&oidc::config(accounts(), 3600));
     let server = TestServer::spawn(&db, &provider.server_options_on_free_port());
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = no_redirects();
 
     // Open redirects are refused before anything starts.
     for bad in [
@@ -289,7 +279,7 @@ async fn an_expired_access_token_is_refreshed_once(db: TestDb, processes: usize)
     );
     let (_, me) = clients[0].get("/api/v1/me", Some(&token)).await;
     assert_eq!(
-        group_ids(&me),
+        external_group_ids(&me),
         ["9c"],
         "groups re-synced from the refreshed claims"
     );

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tests::projects::{md5_hex, send, sorted_ids, start, tally, unexpected, Reply, User};
-use tests::{race, ServerOptions, TestDb};
+use tests::projects::{md5_hex, send, sorted_ids, tally, unexpected, Reply, User};
+use tests::{race, start_processes, ServerOptions, TestDb};
 
 use crate::on_backends;
 
@@ -30,7 +30,7 @@ on_backends!(
 const SAME_VERSION_SAVERS: usize = 32;
 
 async fn same_version_saves_one_wins(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let owner = User::login(&clients[0], "ann", "student", &[]).await;
 
     for round in 0..3 {
@@ -98,7 +98,7 @@ struct SaverLog {
 }
 
 async fn savers_that_retry_on_conflict_all_succeed(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let owner = User::login(&clients[0], "ann", "student", &[]).await;
     let id = owner.create("Busy", &json!({"targets": []})).await.id();
 
@@ -199,7 +199,7 @@ async fn savers_that_retry_on_conflict_all_succeed(db: TestDb, processes: usize)
 const SHARERS: usize = 16;
 
 async fn concurrent_share_sets_never_duplicate(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let teacher = User::login(
         &clients[0],
         "ms-lee",
@@ -288,7 +288,7 @@ async fn concurrent_share_sets_never_duplicate(db: TestDb, processes: usize) {
 const COPIERS: usize = 16;
 
 async fn copies_racing_a_delete_are_whole_or_404(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let owner = User::login(&clients[0], "sam", "student", &[("7b", "Class 7B")]).await;
     let teacher = User::login(&clients[0], "ms-lee", "teacher", &[("7b", "Class 7B")]).await;
     let (mut copied, mut missed) = (0, 0);
@@ -383,7 +383,7 @@ struct Timed {
 }
 
 async fn saves_racing_a_delete_never_land_after_it(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let owner = User::login(&clients[0], "ann", "student", &[]).await;
 
     for round in 0..3 {
@@ -502,7 +502,7 @@ const QUOTA: usize = 5;
 const CREATORS: usize = 20;
 
 async fn concurrent_creates_stop_at_the_quota(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(
+    let (_servers, clients) = start_processes(
         &db,
         processes,
         &ServerOptions::default().with("CUBBY_PROJECT_QUOTA", QUOTA),
@@ -559,7 +559,7 @@ async fn concurrent_creates_stop_at_the_quota(db: TestDb, processes: usize) {
 const SAME_TITLE_CREATORS: usize = 32;
 
 async fn concurrent_creates_with_one_title_get_distinct_slugs(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let mut users = Vec::new();
     for name in ["ann", "bob", "cat", "dan"] {
         users.push(User::login(&clients[0], name, "student", &[]).await);
@@ -618,7 +618,7 @@ fn assert_all_the_first(results: &[Reply], what: &str) {
 }
 
 async fn one_idempotency_key_makes_one_project(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let ann = User::login(&clients[0], "ann", "student", &[]).await;
     let bob = User::login(&clients[0], "bob", "student", &[]).await;
     let create = |user: User| async move {
