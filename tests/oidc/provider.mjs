@@ -25,6 +25,8 @@
 //     "accounts": {"ann": {"name": "Ann", "role": "teacher",
 //                          "groups": ["7b", {"id": "8a", "name": "Class 8A"}]}},
 //     "accessTokenTtl": 2,          // seconds (default 3600)
+//     "codeAccessTokenTtl": 5,      // seconds, for the access token of a code grant (a login)
+//                                   // only; refresh grants keep accessTokenTtl (default: the same)
 //     "idTokenTtl": 3600,           // seconds
 //     "refreshTokenTtl": 1209600,   // seconds
 //     "rotateRefreshTokens": true,  // default true: each refresh consumes the old token
@@ -191,7 +193,12 @@ const provider = new Provider(issuer, {
   expiresWithSession: async () => false,
   rotateRefreshToken: () => config.rotateRefreshTokens !== false,
   ttl: {
-    AccessToken: () => seconds(config.accessTokenTtl, 3600),
+    AccessToken: (ctx) => {
+      const ttl = seconds(config.accessTokenTtl, 3600);
+      return ctx?.oidc?.params?.grant_type === 'authorization_code'
+        ? seconds(config.codeAccessTokenTtl, ttl)
+        : ttl;
+    },
     IdToken: () => seconds(config.idTokenTtl, 3600),
     RefreshToken: () => seconds(config.refreshTokenTtl, 14 * 24 * 3600),
     AuthorizationCode: 60,

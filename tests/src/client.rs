@@ -86,6 +86,24 @@ impl Client {
     }
 }
 
+/// The `external_id`s of a user object's `groups` (as `/api/v1/me` and a
+/// login answer them), sorted.
+pub fn external_group_ids(user: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = user["groups"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no groups in {user}"))
+        .iter()
+        .map(|g| {
+            g["external_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a group without external_id in {user}"))
+                .to_owned()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// The sum of every sample of `name` whose labels include all of `labels`
 /// (each written `key="value"`).
 pub fn metric_value(text: &str, name: &str, labels: &[&str]) -> f64 {

@@ -7,7 +7,7 @@
 //!   fails the test.
 //! * [`TestServer`]: the real `cubby` binary as a child process on port 0,
 //!   with the test's database and data dir. Spawn two on one [`TestDb`] for
-//!   multi-instance tests.
+//!   multi-instance tests ([`start_processes`]).
 //! * [`race`]: N tasks released at once by a barrier.
 //! * [`Client`]: small helpers over `reqwest` for logins and JSON calls.
 //! * [`s3`]: a real S3-compatible server (`moto_server`) and a bucket per
@@ -22,7 +22,7 @@ mod race;
 pub mod s3;
 pub mod server;
 
-pub use client::{metric_value, Client, Login};
+pub use client::{external_group_ids, metric_value, Client, Login};
 pub use db::{Backend, TestDb};
 pub use race::race;
-pub use server::{ServerOptions, TestServer};
+pub use server::{start_processes, ServerOptions, TestServer};

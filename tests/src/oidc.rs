@@ -15,10 +15,8 @@
 //!   skips without them, except under `CI=true`, where it fails.
 
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use reqwest::header::{LOCATION, SET_COOKIE};
@@ -27,7 +25,10 @@ use reqwest::{StatusCode, Url};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::server::ServerOptions;
+use crate::server::{
+    free_loopback_port, print_log_tail_if_panicking, spawn_and_wait_for_url, ServerOptions,
+    START_TIMEOUT,
+};
 
 /// The client id [`config`] registers (and [`OidcProvider::server_options`] hands cubby).
 pub const CLIENT_ID: &str = "cubby";
@@ -93,7 +94,8 @@ pub fn require(test: &str) -> bool {
 /// [`LOOPBACK_REDIRECT_URI`] on any port), these `accounts`
 /// (`{"ann": {"name": "Ann", "role": "teacher", "groups": ["7b", {"id": "8a", "name": "Class 8A"}]}}`),
 /// access tokens that live `access_token_ttl` seconds, and refresh tokens
-/// that rotate. Change any key before [`OidcProvider::start`].
+/// that rotate. Change any key before [`OidcProvider::start`]; see
+/// [`config_with_spent_login_token`] for a login that is due for a refresh.
 pub fn config(accounts: Value, access_token_ttl: u64) -> Value {
     json!({
         "clients": [{
@@ -111,13 +113,20 @@ pub fn config(accounts: Value, access_token_ttl: u64) -> Value {
     })
 }
 
-/// A port on 127.0.0.1 that was free a moment ago (for a cubby whose public
-/// URL must be known before it starts).
-pub fn free_loopback_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+/// Seconds the access token of a login lives under
+/// [`config_with_spent_login_token`]: under the 10 s before expiry from
+/// which cubby refreshes (`Session::needs_refresh` in `service::auth`), so
+/// cubby counts it as expired from the first request on, with no wait; yet
+/// the provider still takes it (at userinfo) during the login itself.
+pub const SPENT_ACCESS_TOKEN_TTL: u64 = 5;
+
+/// [`config`] whose logins (code grants) issue access tokens of
+/// [`SPENT_ACCESS_TOKEN_TTL`] seconds, already due for a refresh in cubby's
+/// eyes, while refreshes issue ones of `refreshed_ttl` seconds.
+pub fn config_with_spent_login_token(accounts: Value, refreshed_ttl: u64) -> Value {
+    let mut config = config(accounts, refreshed_ttl);
+    config["codeAccessTokenTtl"] = json!(SPENT_ACCESS_TOKEN_TTL);
+    config
 }
 
 /// Counts of the provider's token-endpoint grants since it started.
@@ -158,48 +167,26 @@ impl OidcProvider {
             .map_err(|e| e.to_string())?;
         let config_path = dir.path().join("config.json");
         std::fs::write(&config_path, config.to_string()).map_err(|e| e.to_string())?;
-        let log_path = dir.path().join("provider.log");
-        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
-        let mut child = Command::new("node")
-            .current_dir(provider_dir())
-            .arg(provider_dir().join("provider.mjs"))
-            .arg(&config_path)
-            .arg("0")
-            .env_remove("OIDC_TEST_KEEP_ALIVE")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|e| format!("spawn node: {e}"))?;
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut first = String::new();
-            let _ = reader.read_line(&mut first);
-            let _ = tx.send(first);
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
-        let Some(issuer) = line.trim().strip_prefix("oidc listening on ") else {
-            let _ = child.kill();
-            let status = child.wait().ok();
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            return Err(format!(
-                "the OIDC provider did not start ({status:?}); its log:\n{log}"
-            ));
-        };
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
+        let log_path = dir.path().join("provider.log");
+        let mut cmd = Command::new("node");
+        cmd.current_dir(provider_dir())
+            .arg(provider_dir().join("provider.mjs"))
+            .arg(&config_path)
+            .arg("0")
+            .env_remove("OIDC_TEST_KEEP_ALIVE")
+            .stdin(Stdio::piped());
+        let (mut child, issuer) = spawn_and_wait_for_url(&mut cmd, &log_path, START_TIMEOUT)
+            .map_err(|why| format!("the OIDC provider {why}"))?;
+        let stdin = child.stdin.take();
         Ok(OidcProvider {
             child,
             _stdin: stdin,
-            issuer: issuer.to_owned(),
+            issuer,
             log_path,
             _dir: dir,
             http,
@@ -296,14 +283,7 @@ impl Drop for OidcProvider {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("--- last lines of the OIDC provider's log ---");
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
-        }
+        print_log_tail_if_panicking("the OIDC provider's log", &self.log_path);
     }
 }
 

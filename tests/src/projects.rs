@@ -372,22 +372,6 @@ pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))
 }
 
-/// `processes` servers on one database, and a client for each.
-pub fn start(
-    db: &TestDb,
-    processes: usize,
-    opts: &crate::ServerOptions,
-) -> (Vec<crate::TestServer>, Vec<crate::Client>) {
-    let servers: Vec<crate::TestServer> = (0..processes)
-        .map(|_| crate::TestServer::spawn(db, opts))
-        .collect();
-    let clients = servers
-        .iter()
-        .map(|s| crate::Client::new(&s.base_url))
-        .collect();
-    (servers, clients)
-}
-
 /// How many replies had each status.
 pub fn tally(replies: &[Reply]) -> std::collections::BTreeMap<u16, usize> {
     let mut counts = std::collections::BTreeMap::new();

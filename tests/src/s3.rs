@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::server::ServerOptions;
+use crate::server::{free_loopback_port, ServerOptions};
 
 /// The secret key every test process gets: a value no message may contain.
 pub const SECRET_KEY: &str = "cubby-test-secret-7Qx2Vb9Lm4";
@@ -61,12 +61,6 @@ fn moto_binary() -> Result<PathBuf, String> {
         })
 }
 
-/// A port nobody listens on right now (the OS picks it).
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
-
 fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -103,7 +97,7 @@ impl Moto {
     }
 
     async fn try_start(binary: &Path, log_dir: &Path) -> Result<Moto, String> {
-        let port = free_port();
+        let port = free_loopback_port();
         let log_path = log_dir.join(format!("moto-{port}.log"));
         let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
         let err_log = log.try_clone().map_err(|e| e.to_string())?;

@@ -1,12 +1,17 @@
-//! The real `cubby` binary as a child process, one per [`TestServer`].
+//! The real `cubby` binary as a child process, one per [`TestServer`], and
+//! what every child process of the harness shares:
+//! [`spawn_and_wait_for_url`] (start it, wait for its `… listening on
+//! http://…` line), [`print_log_tail_if_panicking`] (its log when a test
+//! fails) and [`free_loopback_port`].
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::client::Client;
 use crate::db::TestDb;
 
 /// Extra settings for one server process.
@@ -89,38 +94,18 @@ impl TestServer {
     pub fn try_spawn(db: &TestDb, opts: &ServerOptions) -> Result<TestServer, String> {
         let seq = SERVER_SEQ.fetch_add(1, Ordering::Relaxed);
         let log_path = db.scratch().join(format!("server-{seq}.log"));
-        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
         let mut cmd = cubby_command(db);
         cmd.env("CUBBY_BIND", "127.0.0.1:0")
             .env("CUBBY_DEV_LOGIN", opts.dev_login.to_string())
             .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .arg("serve")
             .args(&opts.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
-        let mut child = cmd.spawn().map_err(|e| format!("spawn cubby: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut first = String::new();
-            let _ = reader.read_line(&mut first);
-            let _ = tx.send(first);
-            // Keep draining so the server never blocks on a full pipe.
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
-        let Some(url) = line.trim().strip_prefix("cubby listening on ") else {
-            let _ = child.kill();
-            let status = child.wait().ok();
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            return Err(format!("cubby did not start ({status:?}); its log:\n{log}"));
-        };
+            .stdin(Stdio::null());
+        let (child, base_url) = spawn_and_wait_for_url(&mut cmd, &log_path, START_TIMEOUT)
+            .map_err(|why| format!("cubby {why}"))?;
         Ok(TestServer {
             child,
-            base_url: url.to_owned(),
+            base_url,
             log_path,
         })
     }
@@ -148,13 +133,97 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
-        if std::thread::panicking() {
-            let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("--- last lines of {} ---", self.log_path.display());
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
-        }
+        print_log_tail_if_panicking(self.log_path.display(), &self.log_path);
     }
+}
+
+/// `processes` servers on one database, and a client for each: the setup of
+/// every scenario with a process-count axis (`on_backends!(processes [1, 2]: …)`).
+pub fn start_processes(
+    db: &TestDb,
+    processes: usize,
+    opts: &ServerOptions,
+) -> (Vec<TestServer>, Vec<Client>) {
+    let servers: Vec<TestServer> = (0..processes)
+        .map(|_| TestServer::spawn(db, opts))
+        .collect();
+    let clients = servers.iter().map(|s| Client::new(&s.base_url)).collect();
+    (servers, clients)
+}
+
+/// How long a child process may take to say where it listens.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Spawns `cmd` (stdout piped here, stderr into a new file at `log_path`;
+/// stdin as the caller set it) and waits up to `timeout` for its first line
+/// on stdout, `NAME listening on http://…`. Returns the running child and
+/// that URL. Its stdout is drained afterwards, so the child never blocks on a
+/// full pipe. Without that line (the child exited, or said something else, or
+/// took too long) the child is killed and the error says it `did not start`,
+/// with its exit status and its log.
+pub fn spawn_and_wait_for_url(
+    cmd: &mut Command,
+    log_path: &Path,
+    timeout: Duration,
+) -> Result<(Child, String), String> {
+    let log = std::fs::File::create(log_path)
+        .map_err(|e| format!("did not start: create {}: {e}", log_path.display()))?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .map_err(|e| format!("did not start: spawn {:?}: {e}", cmd.get_program()))?;
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err("did not start: no stdout".into());
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut first = String::new();
+        let _ = reader.read_line(&mut first);
+        let _ = tx.send(first);
+        // Keep draining so the child never blocks on a full pipe.
+        let mut sink = Vec::new();
+        let _ = reader.read_to_end(&mut sink);
+    });
+    let line = rx.recv_timeout(timeout).unwrap_or_default();
+    let url = line
+        .trim()
+        .split_once(" listening on ")
+        .map(|(_, url)| url)
+        .filter(|url| url.starts_with("http://"));
+    let Some(url) = url else {
+        let _ = child.kill();
+        let status = child.wait().ok();
+        let log = std::fs::read_to_string(log_path).unwrap_or_default();
+        return Err(format!("did not start ({status:?}); its log:\n{log}"));
+    };
+    Ok((child, url.to_owned()))
+}
+
+/// When a test is failing (this thread panics), the last 40 lines of the
+/// log at `log_path` to stderr, headed `--- last lines of {what} ---`: for
+/// the `Drop` of a child process the test started.
+pub fn print_log_tail_if_panicking(what: impl std::fmt::Display, log_path: &Path) {
+    if !std::thread::panicking() {
+        return;
+    }
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+    eprintln!("--- last lines of {what} ---");
+    for line in tail.into_iter().rev() {
+        eprintln!("{line}");
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (the OS picked it), for a
+/// process whose address must be known before it starts, or for an address
+/// nobody listens on.
+pub fn free_loopback_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
 }

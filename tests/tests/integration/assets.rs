@@ -13,27 +13,27 @@ use tests::assets::{
     assert_files_are_exactly_the_assets, b64, blob_path, jpeg, mp3, noise, png, raw_http, svg,
     tmp_files, wav, with_magic, zip, RawBody,
 };
-use tests::projects::{blob_files, md5_hex, send, start, tally, unexpected, Reply, User};
-use tests::{race, Client, ServerOptions, TestDb, TestServer};
+use tests::projects::{blob_files, md5_hex, send, tally, unexpected, Reply, User};
+use tests::{race, start_processes, Client, ServerOptions, TestDb, TestServer};
 
 use crate::on_backends;
 
 on_backends!(
-    concurrent_uploads_of_the_same_bytes_store_one_asset_one_process,
-    concurrent_uploads_of_the_same_bytes_store_one_asset_two_processes,
     the_same_bytes_under_two_asset_types_are_two_assets,
     downloads_carry_type_etag_and_immutable_caching,
     bad_asset_names_are_refused_and_store_nothing,
     mismatched_oversized_and_anonymous_uploads_store_nothing,
     a_failed_blob_write_fails_the_request_and_stores_nothing,
-    concurrent_backpack_posts_lose_nothing_one_process,
-    concurrent_backpack_posts_lose_nothing_two_processes,
     backpack_items_store_body_and_thumbnail_as_assets,
     backpack_lists_newest_first_in_pages_and_deletes_only_own_items,
     backpack_pages_follow_next_cursor,
     bad_backpack_posts_are_refused_and_store_nothing,
-    one_idempotency_key_makes_one_backpack_item_one_process,
-    one_idempotency_key_makes_one_backpack_item_two_processes,
+);
+on_backends!(
+    processes [1, 2]:
+    concurrent_uploads_of_the_same_bytes_store_one_asset,
+    concurrent_backpack_posts_lose_nothing,
+    one_idempotency_key_makes_one_backpack_item,
 );
 
 const CLIENTS: usize = 32;
@@ -240,16 +240,8 @@ async fn delete_item(user: &User, id: &str) -> Reply {
 
 // ---- G3 ---------------------------------------------------------------------
 
-async fn concurrent_uploads_of_the_same_bytes_store_one_asset_one_process(db: TestDb) {
-    concurrent_uploads_of_the_same_bytes(db, 1).await;
-}
-
-async fn concurrent_uploads_of_the_same_bytes_store_one_asset_two_processes(db: TestDb) {
-    concurrent_uploads_of_the_same_bytes(db, 2).await;
-}
-
-async fn concurrent_uploads_of_the_same_bytes(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+async fn concurrent_uploads_of_the_same_bytes_store_one_asset(db: TestDb, processes: usize) {
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let mut users = Vec::new();
     for name in ["ann", "bob", "cy", "dee"] {
         users.push(User::login(&clients[0], name, "student", &[]).await);
@@ -803,16 +795,8 @@ async fn a_failed_blob_write_fails_the_request_and_stores_nothing(db: TestDb) {
 
 // ---- G9 ---------------------------------------------------------------------
 
-async fn concurrent_backpack_posts_lose_nothing_one_process(db: TestDb) {
-    concurrent_backpack_posts(db, 1).await;
-}
-
-async fn concurrent_backpack_posts_lose_nothing_two_processes(db: TestDb) {
-    concurrent_backpack_posts(db, 2).await;
-}
-
-async fn concurrent_backpack_posts(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+async fn concurrent_backpack_posts_lose_nothing(db: TestDb, processes: usize) {
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let ann = User::login(&clients[0], "ann", "student", &[]).await;
     let bob = User::login(&clients[processes - 1], "bob", "student", &[]).await;
     // Every item its own body; all share one thumbnail (which races too).
@@ -1265,17 +1249,9 @@ async fn bad_backpack_posts_are_refused_and_store_nothing(db: TestDb) {
 
 // ---- G14 --------------------------------------------------------------------
 
-async fn one_idempotency_key_makes_one_backpack_item_one_process(db: TestDb) {
-    one_idempotency_key_makes_one_item(db, 1).await;
-}
-
-async fn one_idempotency_key_makes_one_backpack_item_two_processes(db: TestDb) {
-    one_idempotency_key_makes_one_item(db, 2).await;
-}
-
-async fn one_idempotency_key_makes_one_item(db: TestDb, processes: usize) {
+async fn one_idempotency_key_makes_one_backpack_item(db: TestDb, processes: usize) {
     const N: usize = 16;
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let ann = User::login(&clients[0], "ann", "student", &[]).await;
     let bob = User::login(&clients[processes - 1], "bob", "student", &[]).await;
     let piece = Piece::costume("only once");

@@ -14,8 +14,8 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use tests::assets::{asset_rows, noise, png, raw_http, svg, RawBody};
 use tests::projects::{blob_files, md5_hex, run_gc, send, Reply, User};
-use tests::s3::{aws_env, free_port, Moto, S3Bucket, SECRET_KEY};
-use tests::server::cubby_command;
+use tests::s3::{aws_env, Moto, S3Bucket, SECRET_KEY};
+use tests::server::{cubby_command, free_loopback_port};
 use tests::{Backend, Client, TestDb, TestServer};
 
 use crate::on_backends;
@@ -471,7 +471,7 @@ fn refused(db: &TestDb, endpoint: &str, store: &str, args: &[&str]) -> String {
 async fn a_misconfigured_blob_store_stops_start_up() {
     let db = TestDb::create(Backend::Sqlite).await.unwrap();
     // Nothing listens on this port: the bucket is unreachable.
-    let closed = format!("http://127.0.0.1:{}", free_port());
+    let closed = format!("http://127.0.0.1:{}", free_loopback_port());
     let started = Instant::now();
     let stderr = refused(&db, &closed, "s3://cubby-closed/x", &["serve"]);
     assert!(

@@ -4,25 +4,14 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tests::{race, Client, ServerOptions, TestDb, TestServer};
+use tests::{race, start_processes, ServerOptions, TestDb};
 
 use crate::on_backends;
 
-on_backends!(
-    concurrent_first_logins_one_process,
-    concurrent_first_logins_two_processes
-);
+on_backends!(processes [1, 2]: concurrent_first_logins);
 
 const CLIENTS: usize = 32;
 const ROUNDS: usize = 3;
-
-async fn concurrent_first_logins_one_process(db: TestDb) {
-    concurrent_first_logins(db, 1).await;
-}
-
-async fn concurrent_first_logins_two_processes(db: TestDb) {
-    concurrent_first_logins(db, 2).await;
-}
 
 fn sorted_group_ids(user: &Value) -> Vec<i64> {
     let mut ids: Vec<i64> = user["groups"]
@@ -36,10 +25,7 @@ fn sorted_group_ids(user: &Value) -> Vec<i64> {
 }
 
 async fn concurrent_first_logins(db: TestDb, processes: usize) {
-    let servers: Vec<TestServer> = (0..processes)
-        .map(|_| TestServer::spawn(&db, &ServerOptions::default()))
-        .collect();
-    let clients: Vec<Client> = servers.iter().map(|s| Client::new(&s.base_url)).collect();
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
 
     for round in 0..ROUNDS {
         let body = json!({

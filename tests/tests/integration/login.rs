@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tests::{Backend, Client, ServerOptions, TestDb, TestServer};
+use tests::{external_group_ids, Backend, Client, ServerOptions, TestDb, TestServer};
 
 use crate::on_backends;
 use crate::ops::expect_problem;
@@ -13,17 +13,6 @@ on_backends!(
     relogin_makes_memberships_exactly_the_new_list,
     sessions_are_hashed_and_logout_ends_them,
 );
-
-fn group_ids(user: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = user["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["external_id"].as_str().unwrap().to_owned())
-        .collect();
-    ids.sort();
-    ids
-}
 
 async fn dev_login_then_me_shows_user_and_groups(db: TestDb) {
     let server = TestServer::spawn(&db, &ServerOptions::default());
@@ -60,7 +49,7 @@ async fn dev_login_then_me_shows_user_and_groups(db: TestDb) {
     assert_eq!(body["user"]["username"], "ms-lee");
     assert_eq!(body["user"]["display_name"], "Ms Lee");
     assert_eq!(body["user"]["role"], "teacher");
-    assert_eq!(group_ids(&body["user"]), ["7b", "8a"]);
+    assert_eq!(external_group_ids(&body["user"]), ["7b", "8a"]);
 
     // Bearer and cookie both authenticate, to the same user.
     let (status, me) = api.get("/api/v1/me", Some(&token)).await;
@@ -122,7 +111,7 @@ async fn relogin_makes_memberships_exactly_the_new_list(db: TestDb) {
     let first = api
         .login("sam", "student", &[("a", "A"), ("b", "B"), ("c", "C")])
         .await;
-    assert_eq!(group_ids(&first.user), ["a", "b", "c"]);
+    assert_eq!(external_group_ids(&first.user), ["a", "b", "c"]);
     let user_id = first.user["id"].as_i64().unwrap();
 
     let second = api
@@ -130,7 +119,7 @@ async fn relogin_makes_memberships_exactly_the_new_list(db: TestDb) {
         .await;
     assert_eq!(second.user["id"].as_i64().unwrap(), user_id, "same user");
     let (_, me) = api.get("/api/v1/me", Some(&second.token)).await;
-    assert_eq!(group_ids(&me), ["c", "d"]);
+    assert_eq!(external_group_ids(&me), ["c", "d"]);
     let c = me["groups"]
         .as_array()
         .unwrap()

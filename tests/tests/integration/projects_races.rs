@@ -8,44 +8,29 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tests::projects::{md5_hex, send, sorted_ids, start, tally, unexpected, Reply, User};
-use tests::{race, ServerOptions, TestDb};
+use tests::projects::{md5_hex, send, sorted_ids, tally, unexpected, Reply, User};
+use tests::{race, start_processes, ServerOptions, TestDb};
 
 use crate::on_backends;
 
 on_backends!(
-    same_version_saves_one_wins_one_process,
-    same_version_saves_one_wins_two_processes,
-    savers_that_retry_on_conflict_all_succeed_one_process,
-    savers_that_retry_on_conflict_all_succeed_two_processes,
-    concurrent_share_sets_never_duplicate_one_process,
-    concurrent_share_sets_never_duplicate_two_processes,
-    copies_racing_a_delete_are_whole_or_404_one_process,
-    copies_racing_a_delete_are_whole_or_404_two_processes,
-    saves_racing_a_delete_never_land_after_it_one_process,
-    saves_racing_a_delete_never_land_after_it_two_processes,
-    concurrent_creates_stop_at_the_quota_one_process,
-    concurrent_creates_stop_at_the_quota_two_processes,
-    concurrent_creates_with_one_title_get_distinct_slugs_one_process,
-    concurrent_creates_with_one_title_get_distinct_slugs_two_processes,
-    one_idempotency_key_makes_one_project_one_process,
-    one_idempotency_key_makes_one_project_two_processes,
+    processes [1, 2]:
+    same_version_saves_one_wins,
+    savers_that_retry_on_conflict_all_succeed,
+    concurrent_share_sets_never_duplicate,
+    copies_racing_a_delete_are_whole_or_404,
+    saves_racing_a_delete_never_land_after_it,
+    concurrent_creates_stop_at_the_quota,
+    concurrent_creates_with_one_title_get_distinct_slugs,
+    one_idempotency_key_makes_one_project,
 );
 
 // ---- G1 --------------------------------------------------------------------
 
 const SAME_VERSION_SAVERS: usize = 32;
 
-async fn same_version_saves_one_wins_one_process(db: TestDb) {
-    same_version_saves_one_wins(db, 1).await;
-}
-
-async fn same_version_saves_one_wins_two_processes(db: TestDb) {
-    same_version_saves_one_wins(db, 2).await;
-}
-
 async fn same_version_saves_one_wins(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let owner = User::login(&clients[0], "ann", "student", &[]).await;
 
     for round in 0..3 {
@@ -103,14 +88,6 @@ const SAVES_EACH: usize = 10;
 /// A save that has lost this many times in a row is reported, not retried.
 const MAX_ATTEMPTS: usize = 500;
 
-async fn savers_that_retry_on_conflict_all_succeed_one_process(db: TestDb) {
-    savers_that_retry_on_conflict_all_succeed(db, 1).await;
-}
-
-async fn savers_that_retry_on_conflict_all_succeed_two_processes(db: TestDb) {
-    savers_that_retry_on_conflict_all_succeed(db, 2).await;
-}
-
 /// What one retrying saver saw: the (version, body) of each 200, the number of
 /// 409s, and any answer that was neither.
 #[derive(Default)]
@@ -121,7 +98,7 @@ struct SaverLog {
 }
 
 async fn savers_that_retry_on_conflict_all_succeed(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let owner = User::login(&clients[0], "ann", "student", &[]).await;
     let id = owner.create("Busy", &json!({"targets": []})).await.id();
 
@@ -221,16 +198,8 @@ async fn savers_that_retry_on_conflict_all_succeed(db: TestDb, processes: usize)
 
 const SHARERS: usize = 16;
 
-async fn concurrent_share_sets_never_duplicate_one_process(db: TestDb) {
-    concurrent_share_sets_never_duplicate(db, 1).await;
-}
-
-async fn concurrent_share_sets_never_duplicate_two_processes(db: TestDb) {
-    concurrent_share_sets_never_duplicate(db, 2).await;
-}
-
 async fn concurrent_share_sets_never_duplicate(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let teacher = User::login(
         &clients[0],
         "ms-lee",
@@ -318,16 +287,8 @@ async fn concurrent_share_sets_never_duplicate(db: TestDb, processes: usize) {
 
 const COPIERS: usize = 16;
 
-async fn copies_racing_a_delete_are_whole_or_404_one_process(db: TestDb) {
-    copies_racing_a_delete_are_whole_or_404(db, 1).await;
-}
-
-async fn copies_racing_a_delete_are_whole_or_404_two_processes(db: TestDb) {
-    copies_racing_a_delete_are_whole_or_404(db, 2).await;
-}
-
 async fn copies_racing_a_delete_are_whole_or_404(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let owner = User::login(&clients[0], "sam", "student", &[("7b", "Class 7B")]).await;
     let teacher = User::login(&clients[0], "ms-lee", "teacher", &[("7b", "Class 7B")]).await;
     let (mut copied, mut missed) = (0, 0);
@@ -414,14 +375,6 @@ async fn copies_racing_a_delete_are_whole_or_404(db: TestDb, processes: usize) {
 
 const DELETE_RACE_SAVERS: usize = 8;
 
-async fn saves_racing_a_delete_never_land_after_it_one_process(db: TestDb) {
-    saves_racing_a_delete_never_land_after_it(db, 1).await;
-}
-
-async fn saves_racing_a_delete_never_land_after_it_two_processes(db: TestDb) {
-    saves_racing_a_delete_never_land_after_it(db, 2).await;
-}
-
 /// One request of the G7 race: when it left, when its answer came, the answer.
 struct Timed {
     sent: Instant,
@@ -430,7 +383,7 @@ struct Timed {
 }
 
 async fn saves_racing_a_delete_never_land_after_it(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let owner = User::login(&clients[0], "ann", "student", &[]).await;
 
     for round in 0..3 {
@@ -548,16 +501,8 @@ async fn saves_racing_a_delete_never_land_after_it(db: TestDb, processes: usize)
 const QUOTA: usize = 5;
 const CREATORS: usize = 20;
 
-async fn concurrent_creates_stop_at_the_quota_one_process(db: TestDb) {
-    concurrent_creates_stop_at_the_quota(db, 1).await;
-}
-
-async fn concurrent_creates_stop_at_the_quota_two_processes(db: TestDb) {
-    concurrent_creates_stop_at_the_quota(db, 2).await;
-}
-
 async fn concurrent_creates_stop_at_the_quota(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(
+    let (_servers, clients) = start_processes(
         &db,
         processes,
         &ServerOptions::default().with("CUBBY_PROJECT_QUOTA", QUOTA),
@@ -613,16 +558,8 @@ async fn concurrent_creates_stop_at_the_quota(db: TestDb, processes: usize) {
 
 const SAME_TITLE_CREATORS: usize = 32;
 
-async fn concurrent_creates_with_one_title_get_distinct_slugs_one_process(db: TestDb) {
-    concurrent_creates_with_one_title_get_distinct_slugs(db, 1).await;
-}
-
-async fn concurrent_creates_with_one_title_get_distinct_slugs_two_processes(db: TestDb) {
-    concurrent_creates_with_one_title_get_distinct_slugs(db, 2).await;
-}
-
 async fn concurrent_creates_with_one_title_get_distinct_slugs(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let mut users = Vec::new();
     for name in ["ann", "bob", "cat", "dan"] {
         users.push(User::login(&clients[0], name, "student", &[]).await);
@@ -662,14 +599,6 @@ async fn concurrent_creates_with_one_title_get_distinct_slugs(db: TestDb, proces
 
 const REPLAYERS: usize = 16;
 
-async fn one_idempotency_key_makes_one_project_one_process(db: TestDb) {
-    one_idempotency_key_makes_one_project(db, 1).await;
-}
-
-async fn one_idempotency_key_makes_one_project_two_processes(db: TestDb) {
-    one_idempotency_key_makes_one_project(db, 2).await;
-}
-
 /// All replies 201 with byte-identical bodies and the same `Location`.
 fn assert_all_the_first(results: &[Reply], what: &str) {
     assert_eq!(
@@ -689,7 +618,7 @@ fn assert_all_the_first(results: &[Reply], what: &str) {
 }
 
 async fn one_idempotency_key_makes_one_project(db: TestDb, processes: usize) {
-    let (_servers, clients) = start(&db, processes, &ServerOptions::default());
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let ann = User::login(&clients[0], "ann", "student", &[]).await;
     let bob = User::login(&clients[0], "bob", "student", &[]).await;
     let create = |user: User| async move {

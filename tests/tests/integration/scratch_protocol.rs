@@ -13,7 +13,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 use tests::assets::{b64, jpeg, mp3, png, raw_http, svg, wav, zip, RawBody};
 use tests::projects::{etag, md5_hex, send, Reply, User};
-use tests::{race, Client, ServerOptions, TestDb, TestServer};
+use tests::{race, start_processes, Client, ServerOptions, TestDb, TestServer};
 
 use crate::on_backends;
 
@@ -28,9 +28,8 @@ on_backends!(
     the_editor_backpack_answers_exactly_200,
     the_editor_backpack_pages_by_offset,
     another_users_backpack_is_refused,
-    concurrent_editor_saves_lose_nothing_one_process,
-    concurrent_editor_saves_lose_nothing_two_processes,
 );
+on_backends!(processes [1, 2]: concurrent_editor_saves_lose_nothing);
 
 /// Project JSON as `vm.toJSON()` writes it (no whitespace), with its keys in
 /// no sorted order and text outside ASCII: loads must give these bytes back.
@@ -1267,21 +1266,10 @@ async fn another_users_backpack_is_refused(db: TestDb) {
 
 const EDITOR_SAVERS: usize = 16;
 
-async fn concurrent_editor_saves_lose_nothing_one_process(db: TestDb) {
-    concurrent_editor_saves_lose_nothing(db, 1).await;
-}
-
-async fn concurrent_editor_saves_lose_nothing_two_processes(db: TestDb) {
-    concurrent_editor_saves_lose_nothing(db, 2).await;
-}
-
 /// 16 editors save one project at once, with no version: every save is a
 /// 200 and a version of its own (default keep 50), none is lost.
 async fn concurrent_editor_saves_lose_nothing(db: TestDb, processes: usize) {
-    let servers: Vec<TestServer> = (0..processes)
-        .map(|_| TestServer::spawn(&db, &ServerOptions::default()))
-        .collect();
-    let clients: Vec<Client> = servers.iter().map(|s| Client::new(&s.base_url)).collect();
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
     let ann = User::login(&clients[0], "ann", "student", &[]).await;
     let id = create_via_api(&ann, "Busy", BODY_1).await;
     let bodies: Vec<String> = (0..EDITOR_SAVERS)
