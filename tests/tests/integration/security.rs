@@ -1,4 +1,4 @@
-//! Security rules (docs/GUARANTEES.md, S1, S3, S5, S7): stored files never
+//! Security rules (docs/GUARANTEES.md, S1, S2, S3, S5, S7): stored files never
 //! run as pages of cubby's origin, redirects never leave it, out-of-range
 //! numbers are 4xx not 5xx, a dev login never works through a proxy — and
 //! authentication comes before anything else a request holds.
@@ -17,6 +17,7 @@ on_backends!(
     numbers_out_of_range_are_client_errors,
     a_dev_login_through_a_proxy_is_not_found,
     strangers_get_401_whatever_the_request_holds,
+    cross_origin_cookie_writes_are_refused_and_json_needs_its_type,
 );
 
 /// An SVG that would run script on cubby's origin if it were served as a page.
@@ -343,4 +344,103 @@ async fn strangers_get_401_whatever_the_request_holds(db: TestDb) {
             reply.expect_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
         }
     }
+}
+
+async fn cross_origin_cookie_writes_are_refused_and_json_needs_its_type(db: TestDb) {
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let ann = User::login(&api, "ann", "student", &[]).await;
+    let cookie = format!("cubby_session={}", ann.token);
+    let own = api.base.trim_end_matches('/').to_owned();
+    let project_json = r#"{"title": "Game", "body": {"targets": []}}"#;
+    let with_cookie = |method: Method, path: &str| {
+        api.http
+            .request(method, api.url(path))
+            .header("cookie", cookie.clone())
+    };
+    let create = || {
+        with_cookie(Method::POST, "/api/v1/projects")
+            .header("content-type", "application/json")
+            .body(project_json)
+    };
+
+    // Another site's page: refused before anything is written.
+    for (header, value) in [
+        ("origin", "http://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let reply = send(create().header(header, value)).await;
+        reply.expect_problem(StatusCode::FORBIDDEN, "cross_origin");
+    }
+    // The editor's own requests carry an empty x-token beside the cookie.
+    let editor_save = with_cookie(Method::POST, "/projects/")
+        .header("x-token", "")
+        .header("origin", "http://evil.example")
+        .body("{}");
+    send(editor_save)
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "cross_origin");
+    assert_eq!(db.count("projects", "1 = 1").await, 0);
+
+    // cubby's own pages, and clients with a token header, may write.
+    let created = send(
+        create()
+            .header("origin", own.as_str())
+            .header("sec-fetch-site", "same-origin"),
+    )
+    .await;
+    let id = created.expect(StatusCode::CREATED)["id"]
+        .as_i64()
+        .unwrap_or_default();
+    send(create()).await.expect(StatusCode::CREATED);
+    let bearer = ann
+        .req(Method::POST, "/api/v1/projects")
+        .header("content-type", "application/json")
+        .header("origin", "http://evil.example")
+        .body(project_json);
+    send(bearer).await.expect(StatusCode::CREATED);
+    assert_eq!(db.count("projects", "1 = 1").await, 3);
+
+    // Deletes, copies, shares and logout from elsewhere change nothing.
+    for (method, path) in [
+        (Method::DELETE, format!("/api/v1/projects/{id}")),
+        (Method::POST, format!("/api/v1/projects/{id}/copy")),
+        (Method::PUT, format!("/api/v1/projects/{id}/shares")),
+        (Method::POST, "/auth/logout".to_owned()),
+    ] {
+        let reply =
+            send(with_cookie(method.clone(), &path).header("origin", "https://evil.example")).await;
+        reply.expect_problem(StatusCode::FORBIDDEN, "cross_origin");
+    }
+    assert_eq!(db.count("projects", "1 = 1").await, 3);
+    ann.project(id).await.expect(StatusCode::OK);
+
+    // JSON under /api/v1 must say so: a form or text/plain body is 415.
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let mut req = ann.req(Method::POST, "/api/v1/projects").body(project_json);
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        send(req)
+            .await
+            .expect_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+        let mut req = ann
+            .req(Method::PUT, &format!("/api/v1/projects/{id}"))
+            .body(r#"{"version": 1, "title": "x"}"#);
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        send(req)
+            .await
+            .expect_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    }
+    assert_eq!(db.count("projects", "1 = 1").await, 3);
+    let after = ann.project(id).await.expect(StatusCode::OK);
+    assert_eq!(after["version"], 1);
 }
