@@ -10,6 +10,7 @@ mod blob_s3;
 mod browser;
 mod cli;
 mod g13_retry;
+mod g19_migrate_lock;
 mod g4_login_race;
 mod login;
 mod migrations;
