@@ -21,6 +21,7 @@ mod pages;
 mod projects;
 mod projects_files;
 mod projects_races;
+mod s6_metrics;
 mod scratch_protocol;
 
 /// For each scenario `name(db: TestDb)`, a module `name` with one test per backend.
