@@ -21,6 +21,7 @@ mod pages;
 mod projects;
 mod projects_files;
 mod projects_races;
+mod s10_collation;
 mod s6_metrics;
 mod scratch_protocol;
 
