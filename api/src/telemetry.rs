@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use futures_util::FutureExt;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -71,15 +72,32 @@ fn describe_metrics() {
     }
 }
 
-/// Counts and times each request by its route pattern (not its raw path, so
-/// ids do not explode the label set), logs it, and turns a handler panic into
-/// a 500 problem+json (the worker keeps serving).
+/// The `method` label: one of a fixed list, else `other`, so an invented
+/// method (`curl -X FOO1`) cannot add a time series (S6).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counts and times each request by a fixed set of labels (S6): the method
+/// from [`method_label`], the matched route pattern (never the raw path, so
+/// ids and unknown paths do not explode the label set) or `unmatched`, and
+/// the numeric status. Also logs it, and turns a handler panic into a 500
+/// problem+json (the worker keeps serving).
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
 
     let outcome = AssertUnwindSafe(next.call(req)).catch_unwind().await;
     let (result, route) = match outcome {
@@ -101,10 +119,10 @@ pub async fn observe(
     let status = status.as_u16().to_string();
     let elapsed = started.elapsed();
     metrics::counter!("cubby_http_requests_total",
-        "method" => method.clone(), "route" => route.clone(), "status" => status.clone())
+        "method" => method, "route" => route.clone(), "status" => status.clone())
     .increment(1);
     metrics::histogram!("cubby_http_request_duration_seconds",
-        "method" => method.clone(), "route" => route.clone())
+        "method" => method, "route" => route.clone())
     .record(elapsed.as_secs_f64());
     tracing::info!(http.method = %method, http.route = %route, http.status = %status,
         latency_ms = elapsed.as_millis() as u64, "request");

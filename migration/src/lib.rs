@@ -12,6 +12,7 @@ pub use sea_orm_migration::MigrationStatus;
 mod m20261123_000001_identity;
 mod m20261123_000002_projects;
 mod m20261123_000003_assets;
+mod m20261201_000001_byte_exact_keys;
 mod util;
 
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_identity::Migration),
             Box::new(m20261123_000002_projects::Migration),
             Box::new(m20261123_000003_assets::Migration),
+            Box::new(m20261201_000001_byte_exact_keys::Migration),
         ]
     }
 }

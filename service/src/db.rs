@@ -1,5 +1,5 @@
 //! Opening the connection pool for SQLite, PostgreSQL or MariaDB, and running
-//! the migrations.
+//! the migrations (under a database-wide lock: see [`migrate_lock`]).
 //!
 //! One pool serves every request. Lock waits are bounded on every backend
 //! (`lock_timeout` on PostgreSQL, `innodb_lock_wait_timeout` on MariaDB,
@@ -9,6 +9,8 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
+
+pub mod migrate_lock;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::sqlx::{AssertSqlSafe, Executor};
 pub use sea_orm::DbErr;
@@ -88,19 +90,22 @@ pub async fn connect(url: &str, pool: &PoolSettings) -> Result<DatabaseConnectio
     Database::connect(opts).await
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration, holding the migration lock: processes
+/// started together on one database migrate one after the other (G19).
 pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    migrate_lock::run_locked(db, migrate_lock::Step::Up).await
 }
 
-/// Reverts the newest `steps` migrations (all of them when `None`).
+/// Reverts the newest `steps` migrations (all of them when `None`), holding
+/// the migration lock.
 pub async fn migrate_down(db: &DatabaseConnection, steps: Option<u32>) -> Result<(), DbErr> {
-    Migrator::down(db, steps).await
+    migrate_lock::run_locked(db, migrate_lock::Step::Down(steps)).await
 }
 
-/// Each migration's name and whether it is applied, oldest first.
+/// Each migration's name and whether it is applied, oldest first. Read-only:
+/// it never creates the migrations table (that happens only under the lock).
 pub async fn migration_status(db: &DatabaseConnection) -> Result<Vec<(String, bool)>, DbErr> {
-    let all = Migrator::get_migration_with_status(db).await?;
+    let all = Migrator::get_migration_with_status_read_only(db).await?;
     Ok(all
         .iter()
         .map(|m| {

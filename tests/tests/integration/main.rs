@@ -12,6 +12,7 @@ mod blob_s3;
 mod browser;
 mod cli;
 mod g13_retry;
+mod g19_migrate_lock;
 mod g4_login_race;
 mod login;
 mod migrations;
@@ -22,6 +23,8 @@ mod pages;
 mod projects;
 mod projects_files;
 mod projects_races;
+mod s10_collation;
+mod s6_metrics;
 mod scratch_protocol;
 mod security;
 

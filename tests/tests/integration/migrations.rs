@@ -61,17 +61,54 @@ fn status_lines(db: &TestDb) -> Vec<String> {
         .collect()
 }
 
+/// On MariaDB, the collation of `users.subject` (S10's migration makes it
+/// `utf8mb4_nopad_bin`; its `down` gives back the table's default).
+async fn subject_collation(db: &TestDb) -> Option<String> {
+    if db.backend != tests::Backend::MariaDb {
+        return None;
+    }
+    let conn = db.connect().await;
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.db_backend(),
+            "SELECT collation_name AS c FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = 'users' \
+             AND column_name = 'subject'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    conn.close().await.ok();
+    Some(row.try_get("", "c").unwrap())
+}
+
 async fn migrations_round_trip_up_down_up(db: TestDb) {
+    let mariadb = db.backend == tests::Backend::MariaDb;
+    let nopad = mariadb.then(|| "utf8mb4_nopad_bin".to_owned());
     cubby(&db, &["migrate", "up"]);
     let status = status_lines(&db);
-    assert_eq!(status.len(), 3, "{status:?}");
+    assert_eq!(status.len(), 4, "{status:?}");
     assert!(
         status.iter().all(|l| l.starts_with("applied ")),
         "{status:?}"
     );
     assert_eq!(existing_tables(&db).await, TABLES.len());
+    assert_eq!(subject_collation(&db).await, nopad);
 
-    // Down one step: only the newest migration (assets, backpack) is reverted.
+    // Down one step: only the newest migration (S10's byte-exact keys) is
+    // reverted: every table stays, on MariaDB with its default collation back.
+    cubby(&db, &["migrate", "down"]);
+    let status = status_lines(&db);
+    assert!(status[3].starts_with("pending "), "{status:?}");
+    assert!(status[2].starts_with("applied "), "{status:?}");
+    assert_eq!(existing_tables(&db).await, TABLES.len());
+    // The harness creates MariaDB databases with `utf8mb4_bin`.
+    assert_eq!(
+        subject_collation(&db).await,
+        mariadb.then(|| "utf8mb4_bin".to_owned())
+    );
+
+    // One more: assets and backpack are gone.
     cubby(&db, &["migrate", "down"]);
     let status = status_lines(&db);
     assert!(status[2].starts_with("pending "), "{status:?}");
@@ -86,4 +123,5 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     cubby(&db, &["migrate", "up"]);
     assert!(status_lines(&db).iter().all(|l| l.starts_with("applied ")));
     assert_eq!(existing_tables(&db).await, TABLES.len());
+    assert_eq!(subject_collation(&db).await, nopad);
 }
