@@ -88,7 +88,7 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// Counts and times each request by a fixed set of labels (S6): the method
-/// from [`method_label`], the matched route pattern (never the raw path, so
+/// from `method_label`, the matched route pattern (never the raw path, so
 /// ids and unknown paths do not explode the label set) or `unmatched`, and
 /// the numeric status. Also logs it, and turns a handler panic into a 500
 /// problem+json (the worker keeps serving).

@@ -52,6 +52,9 @@ async fn modify(manager: &SchemaManager<'_>, collation: &str) -> Result<(), DbEr
     Ok(())
 }
 
+// sea-orm-migration declares `up`/`down` with `&SchemaManager` (lifetime
+// hidden); under `async_trait` the impl must spell it the same way.
+#[allow(elided_lifetimes_in_paths)]
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
