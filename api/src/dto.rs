@@ -170,8 +170,9 @@ impl From<service::projects::Version> for VersionDto {
 /// `POST /api/v1/projects`.
 #[derive(Deserialize, ToSchema)]
 pub struct CreateProject {
-    /// Default `Untitled`.
-    pub title: Option<String>,
+    /// 1–200 characters (trimmed), no control characters. Required: a
+    /// missing, `null` or non-string title is 400 `invalid_input`.
+    pub title: String,
     /// The Scratch project JSON (an object), stored byte for byte.
     #[schema(value_type = Object)]
     pub body: Box<serde_json::value::RawValue>,

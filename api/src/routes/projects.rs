@@ -55,7 +55,7 @@ pub async fn create(
     body: web::Json<CreateProject>,
 ) -> Result<HttpResponse, Problem> {
     let new = projects::NewProject {
-        title: body.title.as_deref(),
+        title: Some(&body.title),
         body: body.body.get().as_bytes(),
         parent_id: None,
     };

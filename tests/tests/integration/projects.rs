@@ -569,6 +569,8 @@ async fn oversized_bodies_are_413_and_invalid_input_400(db: TestDb) {
         r#"{"title":"Null","body":null}"#.to_owned(),
         r#"{"title":"","body":{}}"#.to_owned(),
         r#"{"title":5,"body":{}}"#.to_owned(),
+        r#"{"title":null,"body":{}}"#.to_owned(),
+        r#"{"body":{}}"#.to_owned(),
         format!(r#"{{"title":"{title_201}","body":{{}}}}"#),
     ] {
         let reply = send(ann.create_req(request.clone())).await;
@@ -600,12 +602,12 @@ async fn oversized_bodies_are_413_and_invalid_input_400(db: TestDb) {
     assert_eq!(ann.project(id).await.version(), 1);
     assert_eq!(db.count("projects", "").await, 1);
 
-    // The edges that are fine: a 200-character title, no title at all.
+    // The edges that are fine: a 200-character title, one padded by spaces.
     let title_200 = "t".repeat(200);
     let p = ann.create(&title_200, &json!({})).await;
     assert_eq!(p.expect(StatusCode::CREATED)["title"], title_200);
-    let untitled = send(ann.create_req(r#"{"body":{}}"#.to_owned())).await;
-    assert_eq!(untitled.expect(StatusCode::CREATED)["title"], "Untitled");
+    let padded = send(ann.create_req(r#"{"title":"  Pong ","body":{}}"#.to_owned())).await;
+    assert_eq!(padded.expect(StatusCode::CREATED)["title"], "Pong");
     assert_eq!(db.count("projects", "").await, 3);
 }
 
@@ -645,8 +647,10 @@ async fn slugs_are_made_from_titles_and_unique(db: TestDb) {
         ann.create_ok("Hello, World!", &body).await["slug"],
         "hello-world"
     );
-    let untitled = send(ann.create_req(r#"{"body":{}}"#.to_owned())).await;
+    let untitled = send(ann.create_req(r#"{"title":"Untitled","body":{}}"#.to_owned())).await;
     assert_eq!(untitled.expect(StatusCode::CREATED)["slug"], "untitled");
+    let symbols = send(ann.create_req(r#"{"title":"!!!","body":{}}"#.to_owned())).await;
+    assert_eq!(symbols.expect(StatusCode::CREATED)["slug"], "project");
     // A slug stays taken by its project: the next "My Game" is suffixed too.
     let fourth = bob.create_ok("My Game", &body).await;
     let slug = fourth["slug"].as_str().unwrap().to_owned();
