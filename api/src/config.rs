@@ -241,6 +241,18 @@ pub struct Config {
     #[arg(long, env = "CUBBY_TEST_FAIL_BEFORE_COMMIT", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true, hide = true)]
     pub test_fail_before_commit: bool,
 
+    /// How long a request that refreshes a session's upstream tokens holds
+    /// the refresh before another may try (a crashed refresher's lease
+    /// expires). Hidden: the default suits every deployment; tests shorten it.
+    #[arg(
+        long,
+        env = "CUBBY_REFRESH_LEASE_SECS",
+        default_value_t = 30,
+        global = true,
+        hide = true
+    )]
+    pub refresh_lease_secs: u64,
+
     /// Test-only routes (`/__test/panic`), for the black-box suite. Never in production.
     #[arg(long, env = "CUBBY_TEST_ROUTES", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true, hide = true)]
     pub test_routes: bool,
@@ -291,6 +303,7 @@ impl Config {
             project_quota: self.project_quota,
             max_body_bytes: self.max_body_bytes,
             keep_versions: self.keep_versions.max(1),
+            refresh_lease: Duration::from_secs(self.refresh_lease_secs.max(1)),
         }
     }
 

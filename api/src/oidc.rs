@@ -12,16 +12,18 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
+use openidconnect::core::{CoreClient, CoreIdToken, CoreProviderMetadata, CoreResponseType};
 use openidconnect::{
-    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse,
+    AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
+    CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, NonceVerifier,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
+    TokenResponse,
 };
 use serde_json::Value;
 use service::auth::{ClaimNames, LoginInput, Refresh, UpstreamTokens};
 use service::Code;
-use tokio::sync::OnceCell;
+use std::sync::Arc;
+use tokio::sync::RwLock;
 
 use crate::config::Config;
 
@@ -66,7 +68,11 @@ struct Discovered {
     userinfo_url: Option<String>,
     /// RP-initiated logout, when the provider offers it.
     end_session_url: Option<String>,
+    fetched_at: std::time::Instant,
 }
+
+/// The shortest time between two fetches of the provider's keys.
+const REDISCOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The configured provider (from `CUBBY_OIDC_*` and `CUBBY_PUBLIC_URL`).
 pub struct Oidc {
@@ -77,7 +83,8 @@ pub struct Oidc {
     groups_claim: String,
     role_claim: String,
     http: openidconnect::reqwest::Client,
-    discovered: OnceCell<Discovered>,
+    /// What discovery found; fetched again when a token names an unknown key.
+    discovered: RwLock<Option<Arc<Discovered>>>,
 }
 
 /// A login to send the browser to.
@@ -108,13 +115,41 @@ impl Oidc {
             groups_claim: config.oidc_groups_claim.clone(),
             role_claim: config.oidc_role_claim.clone(),
             http,
-            discovered: OnceCell::new(),
+            discovered: RwLock::new(None),
         })
     }
 
-    async fn discovered(&self) -> Result<&Discovered, OidcError> {
-        self.discovered
-            .get_or_try_init(|| async {
+    /// The provider's metadata and keys, fetched on first use and kept.
+    async fn discovered(&self) -> Result<Arc<Discovered>, OidcError> {
+        if let Some(d) = self.discovered.read().await.as_ref() {
+            return Ok(d.clone());
+        }
+        self.rediscover(None).await
+    }
+
+    /// Fetches the metadata and keys again, unless another request did since
+    /// `stale` was handed out (then its result is used), or the last fetch
+    /// is younger than [`REDISCOVERY_INTERVAL`] (a flood of tokens naming
+    /// unknown keys must not become a flood of requests to the provider).
+    async fn rediscover(
+        &self,
+        stale: Option<&Arc<Discovered>>,
+    ) -> Result<Arc<Discovered>, OidcError> {
+        let mut slot = self.discovered.write().await;
+        if let Some(current) = slot.as_ref() {
+            let replaced = stale.is_none_or(|s| !Arc::ptr_eq(s, current));
+            if replaced || current.fetched_at.elapsed() < REDISCOVERY_INTERVAL {
+                return Ok(current.clone());
+            }
+        }
+        let fresh = Arc::new(self.discover().await?);
+        *slot = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    async fn discover(&self) -> Result<Discovered, OidcError> {
+        {
+            {
                 let issuer = IssuerUrl::new(self.issuer.clone())
                     .map_err(|e| OidcError::Unavailable(format!("issuer URL: {e}")))?;
                 let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
@@ -134,9 +169,10 @@ impl Oidc {
                     client,
                     userinfo_url,
                     end_session_url,
+                    fetched_at: std::time::Instant::now(),
                 })
-            })
-            .await
+            }
+        }
     }
 
     /// `end_session_endpoint` from the discovery document (not among the
@@ -211,13 +247,40 @@ impl Oidc {
             .id_token()
             .ok_or_else(|| OidcError::Refused("no ID token".into()))?;
         let expected = Nonce::new(nonce.to_owned());
-        id_token
-            .claims(&d.client.id_token_verifier(), &expected)
-            .map_err(|e| OidcError::Refused(format!("ID token: {e}")))?;
+        let d = self.verify_id_token(d, id_token, &expected).await?;
         let claims = self
-            .claims_of(d, &id_token.to_string(), response.access_token().secret())
+            .claims_of(&d, &id_token.to_string(), response.access_token().secret())
             .await?;
         Ok((self.login_input(&claims)?, tokens_of(&response)))
+    }
+
+    /// Checks an ID token's signature, issuer, audience, expiry and nonce.
+    /// When the signature names a key we do not know, the provider may have
+    /// rotated its keys: they are fetched again (at most every 10 s) and the
+    /// token checked once more — no restart needed. Returns the discovery
+    /// the token was verified with.
+    async fn verify_id_token(
+        &self,
+        d: Arc<Discovered>,
+        id_token: &CoreIdToken,
+        nonce: impl NonceVerifier + Copy,
+    ) -> Result<Arc<Discovered>, OidcError> {
+        let refused = |e: ClaimsVerificationError| OidcError::Refused(format!("ID token: {e}"));
+        let checked = id_token
+            .claims(&d.client.id_token_verifier(), nonce)
+            .map(|_| ());
+        match checked {
+            Ok(()) => Ok(d),
+            Err(ClaimsVerificationError::SignatureVerification(why)) => {
+                tracing::info!(error = %why, "ID token signature not verified; fetching the provider's keys again");
+                let fresh = self.rediscover(Some(&d)).await?;
+                id_token
+                    .claims(&fresh.client.id_token_verifier(), nonce)
+                    .map_err(refused)?;
+                Ok(fresh)
+            }
+            Err(e) => Err(refused(e)),
+        }
     }
 
     /// Uses the refresh token; `Refused` when the provider says no.
@@ -246,10 +309,10 @@ impl Oidc {
         let claims = match response.id_token() {
             Some(id_token) => {
                 let no_nonce = |_: Option<&Nonce>| Ok::<(), String>(());
-                match id_token.claims(&d.client.id_token_verifier(), no_nonce) {
-                    Ok(_) => {
+                match self.verify_id_token(d, id_token, no_nonce).await {
+                    Ok(d) => {
                         let all = self
-                            .claims_of(d, &id_token.to_string(), response.access_token().secret())
+                            .claims_of(&d, &id_token.to_string(), response.access_token().secret())
                             .await?;
                         self.login_input(&all).ok()
                     }
@@ -323,7 +386,6 @@ fn tokens_of<T: OAuth2TokenResponse>(response: &T) -> UpstreamTokens {
         .and_then(|d| chrono::Duration::from_std(d).ok())
         .map(|d| Utc::now() + d);
     UpstreamTokens {
-        access_token: response.access_token().secret().clone(),
         refresh_token: response.refresh_token().map(|t| t.secret().clone()),
         access_expires_at: expires_at,
     }

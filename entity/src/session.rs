@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sessions")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -10,9 +10,24 @@ pub struct Model {
     pub user_id: i64,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
-    pub access_token: Option<String>,
     pub refresh_token: Option<String>,
     pub access_expires_at: Option<DateTimeUtc>,
+    /// Who is refreshing the upstream tokens now (S9), and until when.
+    pub refresh_lease_id: Option<String>,
+    pub refresh_lease_until: Option<DateTimeUtc>,
+}
+
+/// The token hash and the refresh token are secrets: never in `Debug` output.
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("session::Model")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .field("access_expires_at", &self.access_expires_at)
+            .field("refresh_lease_until", &self.refresh_lease_until)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ mod m20261123_000001_identity;
 mod m20261123_000002_projects;
 mod m20261123_000003_assets;
 mod m20261201_000001_byte_exact_keys;
+mod m20261201_000020_login_binding_and_refresh_lease;
 mod util;
 
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_projects::Migration),
             Box::new(m20261123_000003_assets::Migration),
             Box::new(m20261201_000001_byte_exact_keys::Migration),
+            Box::new(m20261201_000020_login_binding_and_refresh_lease::Migration),
         ]
     }
 }

@@ -63,6 +63,9 @@ pub struct Settings {
     pub max_body_bytes: u64,
     /// Saved versions kept per project.
     pub keep_versions: u32,
+    /// How long a claimed upstream token refresh may take before another
+    /// request may claim it (S9).
+    pub refresh_lease: Duration,
 }
 
 impl Default for Settings {
@@ -72,6 +75,7 @@ impl Default for Settings {
             project_quota: 1000,
             max_body_bytes: 10 * 1024 * 1024,
             keep_versions: 50,
+            refresh_lease: Duration::from_secs(30),
         }
     }
 }

@@ -12,6 +12,22 @@ use crate::problem::Problem;
 use crate::redirect::is_same_origin_path;
 use crate::state::AppState;
 
+/// The cookie that binds a started OIDC login to its browser (S4).
+pub const LOGIN_BINDING_COOKIE: &str = "cubby_login";
+
+/// The login-binding cookie: HttpOnly, SameSite=Lax (the provider's redirect
+/// back is a top-level navigation, which carries it), only for the callback,
+/// living as long as a login state.
+fn login_binding_cookie(state: &AppState, value: &str, max_age_secs: i64) -> Cookie<'static> {
+    Cookie::build(LOGIN_BINDING_COOKIE, value.to_owned())
+        .path("/auth/callback")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.config.secure_cookies())
+        .max_age(time::Duration::seconds(max_age_secs))
+        .finish()
+}
+
 /// The session cookie: HttpOnly, SameSite=Lax, Path=/, Secure over https.
 pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE, token.to_owned())
@@ -172,9 +188,12 @@ pub async fn oidc_login(
         nonce: started.nonce,
         return_to,
     };
-    service::auth::begin_oidc_login(&state.ctx, &started.state, &login).await?;
+    let binding = service::auth::new_browser_binding();
+    service::auth::begin_oidc_login(&state.ctx, &started.state, &binding, &login).await?;
+    let lifetime = service::auth::LOGIN_STATE_MINUTES * 60;
     Ok(HttpResponse::Found()
         .insert_header((actix_web::http::header::LOCATION, started.authorize_url))
+        .cookie(login_binding_cookie(&state, &binding, lifetime))
         .finish())
 }
 
@@ -185,9 +204,12 @@ pub struct CallbackQuery {
     error: Option<String>,
 }
 
-/// Finish an OIDC login: the state is consumed once, the code exchanged and
-/// the ID token validated; the user and groups are synced exactly as the dev
-/// login does; 302 to `return_to` with the session cookie.
+/// Finish an OIDC login: the state is consumed once (and only by the browser
+/// that began the login), the code exchanged and the ID token validated; the
+/// user and groups are synced exactly as the dev login does; 302 to
+/// `return_to` with the session cookie. The login-binding cookie is cleared
+/// once its login state is consumed (a stray callback with a wrong state
+/// leaves the browser's own login pending).
 #[utoipa::path(get, path = "/auth/callback", tag = "auth", params(CallbackQuery),
     responses((status = 302, description = "logged in, to return_to"),
               (status = 400, body = ProblemDto, description = "invalid_state, login_refused")))]
@@ -198,8 +220,30 @@ pub async fn oidc_callback(
 ) -> Result<HttpResponse, Problem> {
     let oidc = oidc(&state)?;
     state.login_limits.check_ip(&req)?;
-    let login =
-        service::auth::finish_oidc_login(&state.ctx, query.state.as_deref().unwrap_or("")).await?;
+    let binding = req.cookie(LOGIN_BINDING_COOKIE);
+    let login = service::auth::finish_oidc_login(
+        &state.ctx,
+        query.state.as_deref().unwrap_or(""),
+        binding.as_ref().map(|c| c.value()),
+    )
+    .await?;
+    // The state is used up: whatever happens next, its cookie is done.
+    let mut resp = match finish_callback(&state, oidc, &query, login).await {
+        Ok(resp) => resp,
+        Err(problem) => actix_web::ResponseError::error_response(&problem),
+    };
+    let mut gone = login_binding_cookie(&state, "", 0);
+    gone.make_removal();
+    resp.add_cookie(&gone).map_err(|_| Problem::internal())?;
+    Ok(resp)
+}
+
+async fn finish_callback(
+    state: &AppState,
+    oidc: &crate::oidc::Oidc,
+    query: &CallbackQuery,
+    login: service::auth::LoginState,
+) -> Result<HttpResponse, Problem> {
     if let Some(error) = &query.error {
         tracing::info!(oidc.error = %error, "the identity provider ended the login");
         return Err(Problem::new(
@@ -225,6 +269,6 @@ pub async fn oidc_callback(
     };
     Ok(HttpResponse::Found()
         .insert_header((actix_web::http::header::LOCATION, return_to))
-        .cookie(login_cookie(&state, &session))
+        .cookie(login_cookie(state, &session))
         .finish())
 }

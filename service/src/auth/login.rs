@@ -108,7 +108,6 @@ pub async fn login(
                 user_id: Set(user.id),
                 created_at: Set(now),
                 expires_at: Set(now + ttl),
-                access_token: Set(upstream.map(|u| u.access_token.clone())),
                 refresh_token: Set(upstream.and_then(|u| u.refresh_token.clone())),
                 access_expires_at: Set(upstream.and_then(|u| u.access_expires_at)),
                 ..Default::default()

@@ -19,7 +19,9 @@ use chrono::{DateTime, Utc};
 
 pub use claims::{login_input_from_claims, ClaimNames};
 pub use login::{dev_login_input, login, resync};
-pub use oidc_state::{begin_oidc_login, finish_oidc_login, LoginState, LOGIN_STATE_MINUTES};
+pub use oidc_state::{
+    begin_oidc_login, finish_oidc_login, new_browser_binding, LoginState, LOGIN_STATE_MINUTES,
+};
 pub use session::{
     authenticate, authenticate_session, logout, refresh_session, token_hash, Authenticated, Refresh,
 };
@@ -101,22 +103,21 @@ impl std::fmt::Debug for NewSession {
     }
 }
 
-/// The identity provider's tokens kept with a session (never logged).
+/// What a session keeps of the identity provider's tokens (never logged):
+/// the refresh token and when the access token expires. The access token
+/// itself is not stored (S9): cubby uses it only during the login or
+/// refresh that received it.
 #[derive(Clone)]
 pub struct UpstreamTokens {
-    pub access_token: String,
     pub refresh_token: Option<String>,
     pub access_expires_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for UpstreamTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let refresh_token = self.refresh_token.as_ref().map(|_| "<redacted>");
         f.debug_struct("UpstreamTokens")
-            .field("access_token", &"<redacted>")
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "<redacted>"),
-            )
+            .field("refresh_token", &refresh_token)
             .field("access_expires_at", &self.access_expires_at)
             .finish()
     }

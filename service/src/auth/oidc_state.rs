@@ -1,12 +1,14 @@
 //! An OIDC login in progress (between `/auth/login` and `/auth/callback`),
 //! kept in the database so that any instance can finish a login another
-//! began, and consumed exactly once.
+//! began, consumed exactly once, and bound to the browser that began it
+//! (S4: the sha256 of a short-lived cookie is stored with it, so a callback
+//! URL delivered to someone else's browser logs nobody in).
 
 use chrono::Utc;
 use entity::login_state;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
-use super::session::token_hash;
+use super::session::{new_token, token_hash};
 use crate::error::{Code, Error, Result};
 use crate::tx::{self, Kind};
 use crate::Ctx;
@@ -35,8 +37,20 @@ impl std::fmt::Debug for LoginState {
     }
 }
 
-/// Remembers a started login in the database (the state only as its sha256).
-pub async fn begin_oidc_login(ctx: &Ctx, state: &str, started: &LoginState) -> Result<()> {
+/// A fresh browser binding: the value of the cookie that ties a login to
+/// the browser that began it (256 random bits).
+pub fn new_browser_binding() -> String {
+    new_token()
+}
+
+/// Remembers a started login in the database (the state and the browser
+/// binding only as their sha256).
+pub async fn begin_oidc_login(
+    ctx: &Ctx,
+    state: &str,
+    browser_binding: &str,
+    started: &LoginState,
+) -> Result<()> {
     let now = crate::now();
     tx::run(
         &ctx.db,
@@ -49,6 +63,7 @@ pub async fn begin_oidc_login(ctx: &Ctx, state: &str, started: &LoginState) -> R
                 pkce_verifier: Set(started.pkce_verifier.clone()),
                 nonce: Set(started.nonce.clone()),
                 return_to: Set(started.return_to.clone()),
+                browser_sha256: Set(Some(token_hash(browser_binding))),
                 created_at: Set(now),
                 expires_at: Set(now + chrono::Duration::minutes(LOGIN_STATE_MINUTES)),
                 ..Default::default()
@@ -68,12 +83,23 @@ fn invalid_state() -> Error {
     )
 }
 
-/// Consumes a started login: exactly once, and only within its lifetime.
-/// Unknown, expired or already used → `invalid_state`.
-pub async fn finish_oidc_login(ctx: &Ctx, state: &str) -> Result<LoginState> {
+/// Consumes a started login: exactly once, only within its lifetime, and
+/// only from the browser that began it (`browser_binding`, its cookie).
+/// Unknown, expired, already used, or another browser's → `invalid_state`;
+/// another browser's attempt leaves the login for its own browser.
+pub async fn finish_oidc_login(
+    ctx: &Ctx,
+    state: &str,
+    browser_binding: Option<&str>,
+) -> Result<LoginState> {
     if state.is_empty() || state.len() > MAX_STATE_LEN {
         return Err(invalid_state());
     }
+    let Some(binding) = browser_binding.filter(|b| !b.is_empty() && b.len() <= MAX_STATE_LEN)
+    else {
+        return Err(invalid_state());
+    };
+    let binding = token_hash(binding);
     let key = token_hash(state);
     let row = tx::run(
         &ctx.db,
@@ -88,6 +114,7 @@ pub async fn finish_oidc_login(ctx: &Ctx, state: &str) -> Result<LoginState> {
                 .lock_exclusive()
                 .one(txn)
                 .await?;
+            let row = row.filter(|r| r.browser_sha256.as_deref() == Some(binding.as_str()));
             if let Some(row) = &row {
                 login_state::Entity::delete_by_id(row.id).exec(txn).await?;
             }

@@ -201,63 +201,219 @@ pub enum Refresh {
     Refused,
 }
 
+/// How often a request that waits for another's refresh looks again.
+const REFRESH_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What a request finds when its session's upstream token needs a refresh.
+enum Claim {
+    /// Fresh already (another request refreshed it), or not an OIDC session.
+    Fresh,
+    /// The session is gone (logged out, or a refused refresh ended it).
+    Gone,
+    /// Another request holds the lease and is talking to the provider.
+    Leased,
+    /// This request holds the lease: it calls the provider.
+    Ours {
+        lease_id: String,
+        refresh_token: String,
+    },
+}
+
 /// Keeps a session's upstream tokens fresh, once however many requests race
-/// (G12): the session row is locked, the expiry re-checked under the lock,
-/// and only the request that still finds it expired calls `refresher` (the
-/// provider's token endpoint); the others wait on the lock and then see the
-/// fresh tokens. New claims re-sync the user's groups. A refused refresh
-/// deletes the session (`Unauthenticated`).
+/// (G12), without holding a database transaction while the identity provider
+/// answers (S9):
+///
+/// 1. a short transaction claims a lease on the session row (under its row
+///    lock, re-checking the expiry), unless the tokens are fresh or another
+///    request's lease is live;
+/// 2. the lease holder calls `refresher` (the provider's token endpoint)
+///    outside any transaction — so a retried transaction can never send an
+///    already-rotated refresh token, and SQLite's write lock is not held;
+/// 3. a second short transaction stores the result, if the lease is still
+///    this request's, and clears it. A refused refresh deletes the session
+///    (`Unauthenticated`); a failed call clears the lease for the next try.
+///
+/// Requests that find the lease taken wait for the fresh tokens; a lease
+/// whose holder died expires after 30 s. New claims re-sync the user's groups.
 pub async fn refresh_session<F>(ctx: &Ctx, session_id: i64, refresher: F) -> Result<()>
 where
     F: AsyncFn(String) -> Result<Refresh>,
 {
-    let outcome = tx::run(
+    // A waiter outlasts one whole lease: by then it holds one itself.
+    let waited_for = std::time::Instant::now();
+    let patience = ctx.settings.refresh_lease + std::time::Duration::from_secs(5);
+    loop {
+        match claim_refresh(ctx, session_id).await? {
+            Claim::Fresh => return Ok(()),
+            Claim::Gone => return Err(Error::Unauthenticated),
+            Claim::Leased if waited_for.elapsed() > patience => return Err(Error::Busy),
+            Claim::Leased => tokio::time::sleep(REFRESH_POLL).await,
+            Claim::Ours {
+                lease_id,
+                refresh_token,
+            } => {
+                let outcome = refresher(refresh_token).await;
+                return finish_refresh(ctx, session_id, &lease_id, outcome).await;
+            }
+        }
+    }
+}
+
+/// What the session row says about its refresh, read without a lock first
+/// (waiters poll this), then claimed under the row lock.
+async fn claim_refresh(ctx: &Ctx, session_id: i64) -> Result<Claim> {
+    let Some(row) = session::Entity::find_by_id(session_id).one(&ctx.db).await? else {
+        return Ok(Claim::Gone);
+    };
+    match look(&row) {
+        Claim::Ours { .. } => {}
+        other => return Ok(other),
+    }
+    tx::run(
         &ctx.db,
         &ctx.retry,
         "session.refresh",
         Kind::Edit,
         async |txn| {
-            let row = session::Entity::find_by_id(session_id)
+            let Some(row) = session::Entity::find_by_id(session_id)
                 .lock_exclusive()
                 .one(txn)
                 .await?
-                .ok_or(Error::Unauthenticated)?;
-            let still_expired = row.access_expires_at.is_some_and(expires_soon);
-            let Some(refresh_token) = row.refresh_token.clone().filter(|_| still_expired) else {
-                return Ok(None); // another request refreshed it meanwhile
+            else {
+                return Ok(Claim::Gone);
             };
-            match refresher(refresh_token).await? {
-                Refresh::Refused => {
-                    session::Entity::delete_by_id(session_id).exec(txn).await?;
-                    Ok(Some(None))
-                }
-                Refresh::Fresh(tokens, claims) => {
-                    session::Entity::update_many()
-                        .col_expr(
-                            session::Column::AccessToken,
-                            Expr::value(tokens.access_token.clone()),
-                        )
-                        .col_expr(
-                            session::Column::RefreshToken,
-                            Expr::value(tokens.refresh_token.clone().or(row.refresh_token.clone())),
-                        )
-                        .col_expr(
-                            session::Column::AccessExpiresAt,
-                            Expr::value(tokens.access_expires_at),
-                        )
+            let Claim::Ours { refresh_token, .. } = look(&row) else {
+                return Ok(look(&row));
+            };
+            let lease_id = new_token();
+            let lease = chrono::Duration::from_std(ctx.settings.refresh_lease)
+                .unwrap_or(chrono::Duration::seconds(30));
+            session::Entity::update_many()
+                .col_expr(
+                    session::Column::RefreshLeaseId,
+                    Expr::value(lease_id.clone()),
+                )
+                .col_expr(
+                    session::Column::RefreshLeaseUntil,
+                    Expr::value(Utc::now() + lease),
+                )
+                .filter(session::Column::Id.eq(session_id))
+                .exec(txn)
+                .await?;
+            Ok(Claim::Ours {
+                lease_id,
+                refresh_token,
+            })
+        },
+    )
+    .await
+}
+
+/// What a session row needs: nothing (fresh), to wait (leased), or a
+/// refresh (`Ours`, with an empty lease id: not claimed yet).
+fn look(row: &session::Model) -> Claim {
+    let needs_refresh = row.access_expires_at.is_some_and(expires_soon);
+    let Some(refresh_token) = row.refresh_token.clone().filter(|_| needs_refresh) else {
+        return Claim::Fresh;
+    };
+    if row
+        .refresh_lease_until
+        .is_some_and(|until| until > Utc::now())
+    {
+        return Claim::Leased;
+    }
+    Claim::Ours {
+        lease_id: String::new(),
+        refresh_token,
+    }
+}
+
+/// Stores what the provider said, if the lease is still ours, and ends it.
+async fn finish_refresh(
+    ctx: &Ctx,
+    session_id: i64,
+    lease_id: &str,
+    outcome: Result<Refresh>,
+) -> Result<()> {
+    let ours = || {
+        session::Column::Id
+            .eq(session_id)
+            .and(session::Column::RefreshLeaseId.eq(lease_id))
+    };
+    let no_lease = |update: sea_orm::UpdateMany<session::Entity>| {
+        update
+            .col_expr(
+                session::Column::RefreshLeaseId,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                session::Column::RefreshLeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+    };
+    match outcome {
+        Ok(Refresh::Fresh(tokens, claims)) => {
+            let mut update = no_lease(session::Entity::update_many()).col_expr(
+                session::Column::AccessExpiresAt,
+                Expr::value(tokens.access_expires_at),
+            );
+            if let Some(rotated) = tokens.refresh_token {
+                update = update.col_expr(session::Column::RefreshToken, Expr::value(rotated));
+            }
+            tx::run(
+                &ctx.db,
+                &ctx.retry,
+                "session.refresh",
+                Kind::Edit,
+                async |txn| {
+                    update.clone().filter(ours()).exec(txn).await?;
+                    Ok(())
+                },
+            )
+            .await?;
+            match claims {
+                Some(claims) => super::resync(ctx, &claims).await.map(|_| ()),
+                None => Ok(()),
+            }
+        }
+        Ok(Refresh::Refused) => {
+            tx::run(
+                &ctx.db,
+                &ctx.retry,
+                "session.refresh",
+                Kind::Edit,
+                async |txn| {
+                    session::Entity::delete_many()
                         .filter(session::Column::Id.eq(session_id))
                         .exec(txn)
                         .await?;
-                    Ok(Some(Some(claims)))
-                }
+                    Ok(())
+                },
+            )
+            .await?;
+            Err(Error::Unauthenticated)
+        }
+        Err(err) => {
+            // Let the next request try at once instead of after the lease.
+            let cleared = tx::run(
+                &ctx.db,
+                &ctx.retry,
+                "session.refresh",
+                Kind::Edit,
+                async |txn| {
+                    no_lease(session::Entity::update_many())
+                        .filter(ours())
+                        .exec(txn)
+                        .await?;
+                    Ok(())
+                },
+            )
+            .await;
+            if let Err(clear_err) = cleared {
+                tracing::warn!(error = %clear_err, "could not clear a refresh lease; it expires");
             }
-        },
-    )
-    .await?;
-    match outcome {
-        None | Some(Some(None)) => Ok(()),
-        Some(None) => Err(Error::Unauthenticated),
-        Some(Some(Some(claims))) => super::resync(ctx, &claims).await.map(|_| ()),
+            Err(err)
+        }
     }
 }
 

@@ -82,21 +82,44 @@ async fn subject_collation(db: &TestDb) -> Option<String> {
     Some(row.try_get("", "c").unwrap())
 }
 
+/// Whether `table` has `column` (a query naming it succeeds).
+async fn has_column(db: &TestDb, table: &str, column: &str) -> bool {
+    let conn = db.connect().await;
+    let sql = format!("SELECT {column} FROM {table} WHERE 1 = 0");
+    let found = conn.execute_unprepared(&sql).await.is_ok();
+    conn.close().await.ok();
+    found
+}
+
 async fn migrations_round_trip_up_down_up(db: TestDb) {
     let mariadb = db.backend == tests::Backend::MariaDb;
     let nopad = mariadb.then(|| "utf8mb4_nopad_bin".to_owned());
     cubby(&db, &["migrate", "up"]);
     let status = status_lines(&db);
-    assert_eq!(status.len(), 4, "{status:?}");
+    assert_eq!(status.len(), 5, "{status:?}");
     assert!(
         status.iter().all(|l| l.starts_with("applied ")),
         "{status:?}"
     );
     assert_eq!(existing_tables(&db).await, TABLES.len());
     assert_eq!(subject_collation(&db).await, nopad);
+    assert!(has_column(&db, "sessions", "refresh_lease_id").await);
+    assert!(has_column(&db, "login_states", "browser_sha256").await);
+    assert!(!has_column(&db, "sessions", "access_token").await);
 
-    // Down one step: only the newest migration (S10's byte-exact keys) is
-    // reverted: every table stays, on MariaDB with its default collation back.
+    // Down one step: the login binding and refresh lease (S4, S9) go, the
+    // stored access token column comes back.
+    cubby(&db, &["migrate", "down"]);
+    let status = status_lines(&db);
+    assert!(status[4].starts_with("pending "), "{status:?}");
+    assert!(status[3].starts_with("applied "), "{status:?}");
+    assert!(!has_column(&db, "sessions", "refresh_lease_id").await);
+    assert!(!has_column(&db, "sessions", "refresh_lease_until").await);
+    assert!(!has_column(&db, "login_states", "browser_sha256").await);
+    assert!(has_column(&db, "sessions", "access_token").await);
+
+    // Down one more: S10's byte-exact keys are reverted: every table stays,
+    // on MariaDB with its default collation back.
     cubby(&db, &["migrate", "down"]);
     let status = status_lines(&db);
     assert!(status[3].starts_with("pending "), "{status:?}");
@@ -124,4 +147,5 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     assert!(status_lines(&db).iter().all(|l| l.starts_with("applied ")));
     assert_eq!(existing_tables(&db).await, TABLES.len());
     assert_eq!(subject_collation(&db).await, nopad);
+    assert!(has_column(&db, "sessions", "refresh_lease_id").await);
 }
