@@ -1,7 +1,9 @@
 //! The stock Scratch editor in a real browser (Debian's headless Chromium,
 //! driven by `tests/browser/editor.mjs` with playwright-core): it creates its
 //! project on cubby, renames the sprite, saves, reloads and sees the change;
-//! puts a costume in the backpack and sees it after a reload. Needs node,
+//! puts a costume in the backpack and sees it after a reload; and a student's
+//! scripted SVG, opened directly by a logged-in teacher, runs nothing (S1).
+//! Needs node,
 //! Chromium, `tests/browser/node_modules` and the editor (`CUBBY_TEST_EDITOR_DIR`,
 //! see `cubby editor fetch`); `.ci/run` installs them all. Without them
 //! the test says it skipped (under `CI=true` it fails).
@@ -132,4 +134,72 @@ async fn the_stock_editor_saves_loads_and_backpacks_in_a_real_browser() {
         let bytes = resp.bytes().await.unwrap();
         assert_eq!(tests::projects::md5_hex(&bytes), name[..32], "{name}");
     }
+}
+
+/// An SVG that, if its script ran, would mark itself and create a project
+/// with the visitor's session cookie.
+const SCRIPTED_SVG: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>
+document.documentElement.setAttribute('data-ran', 'yes');
+fetch('/api/v1/projects', {method: 'POST', credentials: 'include',
+  headers: {'content-type': 'application/json'},
+  body: JSON.stringify({title: 'made by an svg', body: {}})});
+</script></svg>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_svg_opened_in_a_real_browser_runs_nothing() {
+    let (_editor, chromium) = match requirements() {
+        Ok(found) => found,
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("the browser test must run in CI: {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: browser test ({why})");
+            return;
+        }
+    };
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let student = api.login("sam", "student", &[("7b", "Class 7B")]).await;
+    let teacher = api.login("ms-lee", "teacher", &[("7b", "Class 7B")]).await;
+    let md5 = tests::projects::md5_hex(SCRIPTED_SVG.as_bytes());
+    let path = format!("/api/v1/assets/{md5}.svg");
+    let resp = api
+        .http
+        .post(api.url(&path))
+        .bearer_auth(&student.token)
+        .body(SCRIPTED_SVG)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+
+    for opened in [
+        path.clone(),
+        format!("/assets/internalapi/asset/{md5}.svg/get/"),
+    ] {
+        let out = Command::new("node")
+            .current_dir(browser_dir())
+            .env("CHROMIUM", &chromium)
+            .args(["svg.mjs", &server.base_url, &teacher.token, &opened])
+            .output()
+            .expect("run node");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "browser run failed:\n{stdout}\n{stderr}"
+        );
+        assert!(stdout.lines().any(|l| l == "OK"), "{stdout}");
+        assert!(
+            stdout.lines().any(|l| l == "SCRIPT_RAN=false"),
+            "{opened}: {stdout}"
+        );
+        assert!(
+            stdout.lines().any(|l| l == "REQUESTS=0"),
+            "{opened}: {stdout}"
+        );
+    }
+    // Nothing was made with the teacher's session.
+    assert_eq!(db.count("projects", "").await, 0);
 }
