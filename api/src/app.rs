@@ -155,6 +155,7 @@ impl Application {
             .local_addr()
             .map_err(|e| StartError::Bind(config.bind, e))?;
         let workers = config.workers;
+        let body_timeout = Duration::from_secs(config.body_timeout_secs.max(1));
         let routes = RouteSettings {
             test_routes: config.test_routes,
             max_body_bytes: config.max_body_bytes,
@@ -201,6 +202,9 @@ impl Application {
                 )
                 .configure(|cfg| crate::routes::configure(cfg, &routes))
                 .default_service(web::to(crate::routes::fallback))
+                .wrap(middleware::from_fn(move |req, next| {
+                    crate::body_deadline::limit_body_time(body_timeout, req, next)
+                }))
                 .wrap(middleware::from_fn(
                     crate::cross_origin::refuse_cross_origin_writes,
                 ))

@@ -167,6 +167,16 @@ pub struct Config {
     )]
     pub project_quota: u32,
 
+    /// Seconds a request body may take to arrive; a slower one is cut off
+    /// with 408 `request_timeout`.
+    #[arg(
+        long,
+        env = "CUBBY_BODY_TIMEOUT_SECS",
+        default_value_t = 120,
+        global = true
+    )]
+    pub body_timeout_secs: u64,
+
     /// Largest project body, asset or backpack item, in bytes.
     #[arg(long, env = "CUBBY_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024, global = true)]
     pub max_body_bytes: u64,

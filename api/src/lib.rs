@@ -10,6 +10,7 @@
 //! → `entity::*`.
 
 pub mod app;
+pub mod body_deadline;
 pub mod cli;
 pub mod config;
 pub mod cross_origin;

@@ -25,6 +25,7 @@ pub fn status_of(code: Code) -> StatusCode {
         Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Code::VersionRequired => StatusCode::PRECONDITION_REQUIRED,
         Code::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        Code::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         Code::InvalidJson
         | Code::InvalidInput
         | Code::InvalidQuery
@@ -188,6 +189,14 @@ impl From<service::Error> for Problem {
     }
 }
 
+/// The body did not arrive within `CUBBY_BODY_TIMEOUT_SECS`.
+pub fn body_timeout() -> Problem {
+    Problem::new(
+        Code::RequestTimeout,
+        "the request body did not arrive in time",
+    )
+}
+
 pub fn busy() -> Problem {
     Problem::new(
         Code::Busy,
@@ -220,6 +229,7 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, limit: u64) -> Proble
             ),
         ),
         J::Deserialize(_) => Problem::new(Code::InvalidJson, "the body is not valid JSON"),
+        J::Payload(e) if crate::body_deadline::is_timeout(&e) => body_timeout(),
         _ => Problem::new(Code::InvalidJson, "the body could not be read as JSON"),
     }
 }
@@ -302,6 +312,7 @@ mod tests {
         ("md5_mismatch", 400),
         ("invalid_base64", 400),
         ("incomplete_body", 400),
+        ("request_timeout", 408),
         ("username_taken", 400),
         ("invalid_state", 400),
         ("invalid_return_to", 400),

@@ -72,6 +72,8 @@ codes! {
     InvalidBase64 => "invalid_base64",
     /// The request body broke off before its end.
     IncompleteBody => "incomplete_body",
+    /// The request body did not arrive within the deadline.
+    RequestTimeout => "request_timeout",
     /// The username belongs to another account (another subject).
     UsernameTaken => "username_taken",
     /// An OIDC login state that is unknown, expired or already used.

@@ -52,8 +52,10 @@ pub fn json_config(limit: u64, content_type: JsonContentType) -> web::JsonConfig
 pub async fn read_limited(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>, Problem> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| Problem::new(Code::IncompleteBody, "the request body broke off"))?;
+        let chunk = chunk.map_err(|e| match crate::body_deadline::is_timeout(&e) {
+            true => crate::problem::body_timeout(),
+            false => Problem::new(Code::IncompleteBody, "the request body broke off"),
+        })?;
         if (body.len() + chunk.len()) as u64 > limit {
             return Err(too_large(limit));
         }

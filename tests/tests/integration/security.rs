@@ -18,6 +18,7 @@ on_backends!(
     a_dev_login_through_a_proxy_is_not_found,
     strangers_get_401_whatever_the_request_holds,
     cross_origin_cookie_writes_are_refused_and_json_needs_its_type,
+    a_body_that_trickles_in_is_cut_off,
 );
 
 /// An SVG that would run script on cubby's origin if it were served as a page.
@@ -443,4 +444,66 @@ async fn cross_origin_cookie_writes_are_refused_and_json_needs_its_type(db: Test
     assert_eq!(db.count("projects", "1 = 1").await, 3);
     let after = ann.project(id).await.expect(StatusCode::OK);
     assert_eq!(after["version"], 1);
+}
+
+/// Sends the head of a request at once and then its body one byte every
+/// 300 ms; returns the status line's code and the response text.
+async fn trickle(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &[u8],
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = base_url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let bytes = body.to_vec();
+    let sender = tokio::spawn(async move {
+        for byte in bytes {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            if write.write_all(&[byte]).await.is_err() {
+                break; // the server gave up on us
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let _ = read.read_to_end(&mut answer).await;
+    sender.abort();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+async fn a_body_that_trickles_in_is_cut_off(db: TestDb) {
+    let opts = ServerOptions::default().with("CUBBY_BODY_TIMEOUT_SECS", 1);
+    let server = TestServer::spawn(&db, &opts);
+    let api = Client::new(&server.base_url);
+    let ann = User::login(&api, "ann", "student", &[]).await;
+    let project = ann.create_ok("Game", &json!({"targets": []})).await;
+    let id = project["id"].as_i64().unwrap_or_default();
+    // 40 bytes at 300 ms each: 12 s, far past the 1 s deadline.
+    let body = br#"{"title": "slow", "body": {"targets": []}}"#;
+    for (method, path) in [
+        ("POST", "/api/v1/projects".to_owned()),
+        ("PUT", format!("/projects/{id}")),
+        ("POST", "/api/v1/backpack".to_owned()),
+    ] {
+        let (status, text) = trickle(&api.base, method, &path, &ann.token, body).await;
+        assert_eq!(status, 408, "{method} {path}: {text}");
+        assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
+    }
+    assert_eq!(db.count("projects", "1 = 1").await, 1);
+    assert_eq!(ann.project(id).await.version(), 1);
 }
