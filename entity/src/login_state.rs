@@ -31,3 +31,37 @@ impl std::fmt::Debug for Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// S9: the state, the PKCE verifier, the nonce and the browser binding's
+    /// hash never show in `Debug`.
+    #[test]
+    fn debug_never_shows_the_state_verifier_nonce_or_binding() {
+        let row = Model {
+            id: 3,
+            state: "state-hash-1e4b7c29".into(),
+            pkce_verifier: "pkce-verifier-6a93f0d2".into(),
+            nonce: "nonce-value-b85c1e47".into(),
+            return_to: "/editor".into(),
+            created_at: DateTimeUtc::default(),
+            expires_at: DateTimeUtc::default(),
+            browser_sha256: Some("browser-sha256-70d2e9a5".into()),
+        };
+        let shown = format!("{row:?} {row:#?}");
+        for secret in [
+            "state-hash-1e4b7c29",
+            "pkce-verifier-6a93f0d2",
+            "nonce-value-b85c1e47",
+            "browser-sha256-70d2e9a5",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("id: 3") && shown.contains("\"/editor\""),
+            "{shown}"
+        );
+    }
+}

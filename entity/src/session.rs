@@ -34,3 +34,32 @@ impl std::fmt::Debug for Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// S9: the token hash and the refresh token never show in `Debug`.
+    #[test]
+    fn debug_never_shows_the_token_hash_or_the_refresh_token() {
+        let row = Model {
+            id: 41,
+            token_sha256: "token-sha256-93ad5e10".into(),
+            user_id: 7,
+            created_at: DateTimeUtc::default(),
+            expires_at: DateTimeUtc::default(),
+            refresh_token: Some("refresh-token-2c6f8d47".into()),
+            access_expires_at: None,
+            refresh_lease_id: Some("lease-id-5b0e3a92".into()),
+            refresh_lease_until: None,
+        };
+        let shown = format!("{row:?} {row:#?}");
+        for secret in ["token-sha256-93ad5e10", "refresh-token-2c6f8d47"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("id: 41") && shown.contains("user_id: 7"),
+            "{shown}"
+        );
+    }
+}

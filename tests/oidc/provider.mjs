@@ -54,10 +54,23 @@
 // as well as at userinfo.
 //
 // Test endpoints (loopback callers only):
-//   GET  /__test/stats     {"refresh_grants", "code_grants", "refresh_errors", "code_errors"}
-//                          successful / refused token-endpoint grants by type
+//   GET  /__test/stats     {"refresh_grants", "code_grants", "refresh_errors", "code_errors",
+//                           "refresh_held", "refresh_dropped", "key_fetches"}:
+//                          successful / refused token-endpoint grants by type; refresh-grant
+//                          requests held now, and held ones dropped because their caller
+//                          hung up (see hold-refreshes); GET /jwks requests (key fetches)
 //   POST /__test/accounts  body: the new `accounts` object (replaces all)
 //   GET  /__test/accounts  the current accounts
+//   POST /__test/hold-refreshes  body: {"hold": true|false}. While true, every refresh-grant
+//                          request to the token endpoint waits, not yet handled (a slow
+//                          provider, as long as a test likes); false lets every waiting one
+//                          go on. A held request whose caller hangs up (say, the cubby that
+//                          sent it was killed) is dropped unhandled: its refresh token is not
+//                          used, as if the request had been lost on the way.
+//   POST /__test/rotate-keys  replaces the signing key by a new one (a new `kid`), without a
+//                          restart: the old key is gone from /jwks at once, and every token
+//                          issued from now on is signed with the new key. Accounts, grants,
+//                          refresh tokens and the counters stay. Answers {"kid": NEW_KID}.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -75,7 +88,14 @@ const stats = {
   code_grants: 0,
   refresh_errors: 0,
   code_errors: 0,
+  refresh_held: 0,
+  refresh_dropped: 0,
+  key_fetches: 0,
 };
+
+// Refresh grants held by /__test/hold-refreshes: the function that lets each go on.
+let holdRefreshes = false;
+const heldRefreshes = new Set();
 
 const clients = (config.clients ?? []).map((client) => ({
   grant_types: ['authorization_code', 'refresh_token'],
@@ -141,7 +161,59 @@ async function testEndpoint(req, res) {
     accounts = body;
     return sendJson(res, 200, accounts);
   }
+  if (req.method === 'POST' && path === '/__test/hold-refreshes') {
+    let body;
+    try {
+      body = await readJson(req);
+    } catch (err) {
+      return sendJson(res, 400, { error: `invalid JSON: ${err.message}` });
+    }
+    if (typeof body?.hold !== 'boolean') {
+      return sendJson(res, 400, { error: 'expected {"hold": true|false}' });
+    }
+    holdRefreshes = body.hold;
+    if (!holdRefreshes) {
+      for (const release of heldRefreshes) release();
+      heldRefreshes.clear();
+    }
+    return sendJson(res, 200, { hold: holdRefreshes });
+  }
+  if (req.method === 'POST' && path === '/__test/rotate-keys') {
+    const key = newSigningKey();
+    install(key);
+    console.error(`signing key rotated: kid=${key.kid}`);
+    return sendJson(res, 200, { kid: key.kid });
+  }
   return sendJson(res, 404, { error: 'unknown test endpoint' });
+}
+
+// A token-endpoint request while refresh grants are held: read its body
+// (handed to the provider as `req.body`, which oidc-provider takes when the
+// stream is already read) and, for a refresh grant, wait until released or
+// until the caller hangs up.
+async function tokenRequest(req, res) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const raw = Buffer.concat(chunks).toString('utf8');
+  req.body = raw;
+  if (new URLSearchParams(raw).get('grant_type') === 'refresh_token' && holdRefreshes) {
+    stats.refresh_held += 1;
+    const outcome = await new Promise((resolve) => {
+      const release = () => resolve('released');
+      heldRefreshes.add(release);
+      res.once('close', () => {
+        heldRefreshes.delete(release);
+        resolve('gone');
+      });
+    });
+    stats.refresh_held -= 1;
+    if (outcome === 'gone') {
+      stats.refresh_dropped += 1;
+      console.error('held refresh grant dropped: its caller hung up');
+      return;
+    }
+  }
+  providerCallback(req, res);
 }
 
 // Listen first: the issuer must carry the port the kernel picked.
@@ -158,6 +230,15 @@ const server = http.createServer((req, res) => {
     });
     return;
   }
+  const path = new URL(req.url, 'http://127.0.0.1').pathname;
+  if (req.method === 'GET' && path === '/jwks') stats.key_fetches += 1;
+  if (req.method === 'POST' && path === '/token' && holdRefreshes) {
+    tokenRequest(req, res).catch((err) => {
+      console.error('held token request failed:', err);
+      if (!res.headersSent) sendJson(res, 500, { error: String(err) });
+    });
+    return;
+  }
   providerCallback(req, res);
 });
 
@@ -167,80 +248,97 @@ await new Promise((resolve, reject) => {
 });
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256' };
+function newSigningKey() {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const kid = randomBytes(8).toString('hex');
+  return { ...privateKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' };
+}
 
-const provider = new Provider(issuer, {
-  clients,
-  jwks: { keys: [signingKey] },
-  cookies: { keys: [randomBytes(32).toString('hex')] },
-  scopes: ['openid', 'profile', 'offline_access'],
-  claims: {
-    openid: ['sub'],
-    profile: profileClaims,
-  },
-  conformIdTokenClaims: false,
-  // The default (15 s) would keep an "expired" token working that much longer.
-  clockTolerance: seconds(config.clockTolerance, 0),
-  pkce: { required: () => true },
-  features: {
-    devInteractions: { enabled: true },
-    revocation: { enabled: true },
-    userinfo: { enabled: true },
-  },
-  issueRefreshToken: async () => true,
-  // Tokens do not die with the provider's browser session.
-  expiresWithSession: async () => false,
-  rotateRefreshToken: () => config.rotateRefreshTokens !== false,
-  ttl: {
-    AccessToken: (ctx) => {
-      const ttl = seconds(config.accessTokenTtl, 3600);
-      return ctx?.oidc?.params?.grant_type === 'authorization_code'
-        ? seconds(config.codeAccessTokenTtl, ttl)
-        : ttl;
-    },
-    IdToken: () => seconds(config.idTokenTtl, 3600),
-    RefreshToken: () => seconds(config.refreshTokenTtl, 14 * 24 * 3600),
-    AuthorizationCode: 60,
-    Interaction: 3600,
-    Session: 14 * 24 * 3600,
-    Grant: 14 * 24 * 3600,
-  },
-  async findAccount(_ctx, sub) {
-    if (accounts[sub]?.disabled) return undefined;
-    return {
-      accountId: sub,
-      async claims() {
-        return claimsOf(sub);
-      },
-    };
-  },
-});
+// One cookie key for every provider instance, so a rotation keeps the
+// provider's browser sessions (its grants and tokens live in oidc-provider's
+// in-memory adapter, which all instances of this process share).
+const cookieKeys = [randomBytes(32).toString('hex')];
 
 const counters = {
   refresh_token: ['refresh_grants', 'refresh_errors'],
   authorization_code: ['code_grants', 'code_errors'],
 };
 
-provider.on('grant.success', (ctx) => {
-  const grantType = ctx.oidc.params.grant_type;
-  const [ok] = counters[grantType] ?? [];
-  if (ok) stats[ok] += 1;
-  console.error(`grant.success ${grantType} client=${ctx.oidc.client?.clientId}`);
-});
-provider.on('grant.error', (ctx, err) => {
-  const grantType = ctx.oidc?.params?.grant_type;
-  const [, failed] = counters[grantType] ?? [];
-  if (failed) stats[failed] += 1;
-  console.error(`grant.error ${grantType}: ${err.message} (${err.error_description ?? ''})`);
-});
-for (const event of ['authorization.error', 'userinfo.error', 'server_error']) {
-  provider.on(event, (_ctx, err) => {
-    console.error(`${event}: ${err.message} (${err.error_description ?? ''})`);
+// A provider signing with `signingKey` (the only key in its /jwks).
+function makeProvider(signingKey) {
+  const provider = new Provider(issuer, {
+    clients,
+    jwks: { keys: [signingKey] },
+    cookies: { keys: cookieKeys },
+    scopes: ['openid', 'profile', 'offline_access'],
+    claims: {
+      openid: ['sub'],
+      profile: profileClaims,
+    },
+    conformIdTokenClaims: false,
+    // The default (15 s) would keep an "expired" token working that much longer.
+    clockTolerance: seconds(config.clockTolerance, 0),
+    pkce: { required: () => true },
+    features: {
+      devInteractions: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+    },
+    issueRefreshToken: async () => true,
+    // Tokens do not die with the provider's browser session.
+    expiresWithSession: async () => false,
+    rotateRefreshToken: () => config.rotateRefreshTokens !== false,
+    ttl: {
+      AccessToken: (ctx) => {
+        const ttl = seconds(config.accessTokenTtl, 3600);
+        return ctx?.oidc?.params?.grant_type === 'authorization_code'
+          ? seconds(config.codeAccessTokenTtl, ttl)
+          : ttl;
+      },
+      IdToken: () => seconds(config.idTokenTtl, 3600),
+      RefreshToken: () => seconds(config.refreshTokenTtl, 14 * 24 * 3600),
+      AuthorizationCode: 60,
+      Interaction: 3600,
+      Session: 14 * 24 * 3600,
+      Grant: 14 * 24 * 3600,
+    },
+    async findAccount(_ctx, sub) {
+      if (accounts[sub]?.disabled) return undefined;
+      return {
+        accountId: sub,
+        async claims() {
+          return claimsOf(sub);
+        },
+      };
+    },
   });
+
+  provider.on('grant.success', (ctx) => {
+    const grantType = ctx.oidc.params.grant_type;
+    const [ok] = counters[grantType] ?? [];
+    if (ok) stats[ok] += 1;
+    console.error(`grant.success ${grantType} client=${ctx.oidc.client?.clientId}`);
+  });
+  provider.on('grant.error', (ctx, err) => {
+    const grantType = ctx.oidc?.params?.grant_type;
+    const [, failed] = counters[grantType] ?? [];
+    if (failed) stats[failed] += 1;
+    console.error(`grant.error ${grantType}: ${err.message} (${err.error_description ?? ''})`);
+  });
+  for (const event of ['authorization.error', 'userinfo.error', 'server_error']) {
+    provider.on(event, (_ctx, err) => {
+      console.error(`${event}: ${err.message} (${err.error_description ?? ''})`);
+    });
+  }
+  return provider;
 }
 
-providerCallback = provider.callback();
+// Serves with a provider that signs with `signingKey`, from the next request on.
+function install(signingKey) {
+  providerCallback = makeProvider(signingKey).callback();
+}
+
+install(newSigningKey());
 
 // Exit with the test that started us: it holds our stdin open
 // (OIDC_TEST_KEEP_ALIVE=1 turns this off, for a provider run by hand).

@@ -5,7 +5,9 @@
 //!   test clients and accounts from a JSON config (see `provider.mjs` for
 //!   every key, and [`config`] for the usual one). [`OidcProvider::stats`]
 //!   counts the token endpoint's grants; [`OidcProvider::set_accounts`]
-//!   changes the claims later tokens carry.
+//!   changes the claims later tokens carry; [`OidcProvider::hold_refreshes`]
+//!   makes refresh grants wait (a slow provider) until released;
+//!   [`OidcProvider::rotate_keys`] gives it a new signing key without a restart.
 //! * [`login_via_oidc`]: `GET /auth/login` on cubby, then the provider's login
 //!   and consent forms, then cubby's `/auth/callback`, with a cookie store
 //!   and every redirect followed by hand (each hop is kept for failure
@@ -129,7 +131,8 @@ pub fn config_with_spent_login_token(accounts: Value, refreshed_ttl: u64) -> Val
     config
 }
 
-/// Counts of the provider's token-endpoint grants since it started.
+/// Counts of the provider's token-endpoint grants since it started (and of
+/// held refresh requests and key fetches: `GET /__test/stats`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GrantStats {
     pub refresh_grants: u64,
@@ -137,6 +140,12 @@ pub struct GrantStats {
     /// Refresh grants the provider refused (expired, reused, unknown, disabled account).
     pub refresh_errors: u64,
     pub code_errors: u64,
+    /// Refresh-grant requests waiting now under [`OidcProvider::hold_refreshes`].
+    pub refresh_held: u64,
+    /// Held refresh-grant requests whose caller hung up: never handled.
+    pub refresh_dropped: u64,
+    /// `GET /jwks` requests: how often someone fetched the signing keys.
+    pub key_fetches: u64,
 }
 
 /// `tests/oidc/provider.mjs` as a child process, killed on drop.
@@ -222,22 +231,88 @@ impl OidcProvider {
             code_grants: n("code_grants"),
             refresh_errors: n("refresh_errors"),
             code_errors: n("code_errors"),
+            refresh_held: n("refresh_held"),
+            refresh_dropped: n("refresh_dropped"),
+            key_fetches: n("key_fetches"),
         }
+    }
+
+    /// Polls [`grant_stats`](Self::grant_stats) until `done` holds and
+    /// returns them; panics (saying `what`) after 30 s. For a state the test
+    /// waits for ("one refresh is held"), not for a time.
+    pub async fn wait_for_stats(
+        &self,
+        what: &str,
+        done: impl Fn(&GrantStats) -> bool,
+    ) -> GrantStats {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let stats = self.grant_stats().await;
+            if done(&stats) {
+                return stats;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited 30 s for the provider: {what}; its counters: {stats:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `true`: from now on every refresh-grant request waits at the
+    /// provider, not yet handled (a slow provider, for as long as the test
+    /// likes); `false`: every waiting one goes on. A held request whose
+    /// caller hangs up is dropped unhandled (its refresh token stays
+    /// unused). [`GrantStats::refresh_held`] counts the waiting ones.
+    pub async fn hold_refreshes(&self, hold: bool) {
+        let body = self
+            .post_json("/__test/hold-refreshes", &json!({ "hold": hold }))
+            .await;
+        assert_eq!(body["hold"], hold, "hold-refreshes: {body}");
+    }
+
+    /// A new signing key (a new `kid`) without a restart: the old one
+    /// leaves `/jwks` at once and every token from now on is signed with
+    /// the new one; accounts, grants and refresh tokens stay. Returns the
+    /// new `kid`.
+    pub async fn rotate_keys(&self) -> String {
+        let body = self.post_json("/__test/rotate-keys", &json!({})).await;
+        body["kid"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no kid in {body}"))
+            .to_owned()
+    }
+
+    /// The `kid` of every key in the provider's `/jwks`.
+    pub async fn key_ids(&self) -> Vec<String> {
+        let jwks = self.get_json("/jwks").await;
+        jwks["keys"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no keys in {jwks}"))
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// Replaces every account (same shape as the config's `accounts`): the
     /// next token issued (a login or a refresh) carries the new claims.
     pub async fn set_accounts(&self, accounts: &Value) {
+        self.post_json("/__test/accounts", accounts).await;
+    }
+
+    /// `POST path` with a JSON body at the provider; must answer 200.
+    async fn post_json(&self, path: &str, body: &Value) -> Value {
         let resp = self
             .http
-            .post(self.url("/__test/accounts"))
-            .json(accounts)
+            .post(self.url(path))
+            .json(body)
             .send()
             .await
-            .expect("POST /__test/accounts");
+            .unwrap_or_else(|e| panic!("POST {path} at the OIDC provider: {e}"));
         let status = resp.status();
-        let body = resp.text().await.unwrap_or_default();
-        assert_eq!(status, StatusCode::OK, "set accounts: {body}");
+        let text = resp.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::OK, "POST {path}: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("POST {path}: {e}: {text}"))
     }
 
     /// The settings that point a cubby at this provider with [`CLIENT_ID`]
@@ -362,6 +437,8 @@ impl fmt::Display for LoginOutcome {
 
 enum Next {
     Get(Url),
+    /// A GET with this `Cookie` header instead of the store's cookies.
+    GetWithCookie(Url, String),
     Post(Url, Vec<(String, String)>),
 }
 
@@ -396,6 +473,11 @@ impl OidcBrowser {
     async fn send(&mut self, next: Next) -> (Url, reqwest::Response) {
         let (method, url, req) = match next {
             Next::Get(url) => ("GET", url.clone(), self.http.get(url)),
+            Next::GetWithCookie(url, cookie) => (
+                "GET",
+                url.clone(),
+                self.http.get(url).header(reqwest::header::COOKIE, cookie),
+            ),
             Next::Post(url, fields) => ("POST", url.clone(), self.http.post(url).form(&fields)),
         };
         let resp = match req.send().await {
@@ -446,6 +528,16 @@ impl OidcBrowser {
     pub async fn get(&mut self, url: &str) -> LoginOutcome {
         let url = Url::parse(url).unwrap_or_else(|e| panic!("bad URL {url}: {e}"));
         let (_, resp) = self.send(Next::Get(url)).await;
+        self.outcome(resp).await
+    }
+
+    /// `GET url` sending exactly `cookie` as the `Cookie` header (say,
+    /// `cubby_login=forged`). Only on a browser that holds no cookie for
+    /// `url`: reqwest replaces the header with the store's cookies when it
+    /// has any. No redirect followed.
+    pub async fn get_with_cookie(&mut self, url: &str, cookie: &str) -> LoginOutcome {
+        let url = Url::parse(url).unwrap_or_else(|e| panic!("bad URL {url}: {e}"));
+        let (_, resp) = self.send(Next::GetWithCookie(url, cookie.to_owned())).await;
         self.outcome(resp).await
     }
 
@@ -520,6 +612,9 @@ impl OidcBrowser {
 pub struct PendingLogin {
     /// The browser that began it (its cookies, its hops).
     pub browser: OidcBrowser,
+    /// Every `Set-Cookie` of cubby's answer to `/auth/login`, raw (the
+    /// login-binding cookie `cubby_login`).
+    pub login_cookies: Vec<String>,
     /// Where the provider sent the browser: `{public url}/auth/callback?code=…&state=…&iss=…`.
     pub callback_url: String,
 }
@@ -603,6 +698,12 @@ pub async fn begin_login_at(login_url: &str, username: &str) -> Result<PendingLo
     if !resp.status().is_redirection() {
         return Err(browser.outcome(resp).await);
     }
+    let login_cookies: Vec<String> = resp
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
     let Some(authorize) = header_str(&resp, LOCATION).and_then(|l| url.join(&l).ok()) else {
         return Err(browser.outcome(resp).await);
     };
@@ -612,6 +713,7 @@ pub async fn begin_login_at(login_url: &str, username: &str) -> Result<PendingLo
     if is_callback(&authorize) {
         return Ok(PendingLogin {
             browser,
+            login_cookies,
             callback_url: authorize.to_string(),
         });
     }
@@ -620,6 +722,7 @@ pub async fn begin_login_at(login_url: &str, username: &str) -> Result<PendingLo
         .await?;
     Ok(PendingLogin {
         browser,
+        login_cookies,
         callback_url: callback.to_string(),
     })
 }

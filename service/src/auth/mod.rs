@@ -138,3 +138,47 @@ impl User {
         crate::page::Page::from_rows(rows, page, |g| g.id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// S9: a `Debug` of what holds a session token or an upstream token
+    /// shows the rest, never the secret.
+    #[test]
+    fn debug_never_shows_a_session_or_refresh_token() {
+        let session = NewSession {
+            token: "session-token-4f1d9c0e".into(),
+            expires_at: DateTime::<Utc>::default(),
+            user: User {
+                id: 7,
+                username: "ann".into(),
+                display_name: "Ann".into(),
+                role: Role::Teacher,
+                groups: Vec::new(),
+            },
+        };
+        let shown = format!("{session:?} {session:#?}");
+        assert!(!shown.contains("session-token-4f1d9c0e"), "{shown}");
+        assert!(
+            shown.contains("<redacted>") && shown.contains("\"ann\""),
+            "{shown}"
+        );
+
+        let tokens = UpstreamTokens {
+            refresh_token: Some("refresh-token-8b2e7a31".into()),
+            access_expires_at: None,
+        };
+        let shown = format!("{tokens:?} {tokens:#?}");
+        assert!(!shown.contains("refresh-token-8b2e7a31"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        let none = UpstreamTokens {
+            refresh_token: None,
+            access_expires_at: None,
+        };
+        assert_eq!(
+            format!("{none:?}"),
+            "UpstreamTokens { refresh_token: None, access_expires_at: None }"
+        );
+    }
+}

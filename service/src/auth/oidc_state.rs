@@ -132,3 +132,30 @@ pub async fn finish_oidc_login(
         return_to: row.return_to,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// S9: the PKCE verifier and the nonce never show in `Debug`.
+    #[test]
+    fn debug_never_shows_the_verifier_or_the_nonce() {
+        let state = LoginState {
+            pkce_verifier: "pkce-verifier-0c5d2b94".into(),
+            nonce: "nonce-value-e7a10f36".into(),
+            return_to: "/editor?project=3".into(),
+        };
+        let shown = format!("{state:?} {state:#?}");
+        assert!(!shown.contains("pkce-verifier-0c5d2b94"), "{shown}");
+        assert!(!shown.contains("nonce-value-e7a10f36"), "{shown}");
+        assert!(shown.contains("/editor?project=3"), "{shown}");
+    }
+
+    #[test]
+    fn browser_bindings_are_fresh_256_bit_tokens() {
+        let a = new_browser_binding();
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, new_browser_binding());
+    }
+}

@@ -24,6 +24,7 @@ mod projects;
 mod projects_files;
 mod projects_races;
 mod s10_collation;
+mod s4_s9_oidc;
 mod s6_metrics;
 mod scratch_protocol;
 mod security;

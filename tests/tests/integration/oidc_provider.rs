@@ -320,6 +320,9 @@ async fn provider_runs_a_code_flow_with_pkce_claims_and_one_refresh() {
             code_grants: 2,
             refresh_errors: 2,
             code_errors: 2,
+            refresh_held: 0,
+            refresh_dropped: 0,
+            key_fetches: 0,
         }
     );
 }
