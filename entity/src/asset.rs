@@ -12,6 +12,9 @@ pub struct Model {
     pub size: i64,
     pub blob_file: String,
     pub created_at: DateTimeUtc,
+    /// The user whose upload created this row (charged for its bytes, S8);
+    /// `None` for assets stored before that was recorded.
+    pub created_by: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,9 @@ pub struct Model {
     pub role: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Bytes this user has made cubby store (S8): the kept versions of the
+    /// user's projects and the assets the user was charged for.
+    pub storage_bytes: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,7 @@ mod m20261123_000002_projects;
 mod m20261123_000003_assets;
 mod m20261201_000001_byte_exact_keys;
 mod m20261201_000020_login_binding_and_refresh_lease;
+mod m20261202_000001_storage_quota;
 mod util;
 
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_assets::Migration),
             Box::new(m20261201_000001_byte_exact_keys::Migration),
             Box::new(m20261201_000020_login_binding_and_refresh_lease::Migration),
+            Box::new(m20261202_000001_storage_quota::Migration),
         ]
     }
 }

@@ -96,7 +96,7 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     let nopad = mariadb.then(|| "utf8mb4_nopad_bin".to_owned());
     cubby(&db, &["migrate", "up"]);
     let status = status_lines(&db);
-    assert_eq!(status.len(), 5, "{status:?}");
+    assert_eq!(status.len(), 6, "{status:?}");
     assert!(
         status.iter().all(|l| l.starts_with("applied ")),
         "{status:?}"
@@ -106,8 +106,21 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     assert!(has_column(&db, "sessions", "refresh_lease_id").await);
     assert!(has_column(&db, "login_states", "browser_sha256").await);
     assert!(!has_column(&db, "sessions", "access_token").await);
+    assert!(has_column(&db, "users", "storage_bytes").await);
+    assert!(has_column(&db, "assets", "created_by").await);
 
-    // Down one step: the login binding and refresh lease (S4, S9) go, the
+    // Down one step: S8's storage count goes (its two columns), every table
+    // and every other column stays.
+    cubby(&db, &["migrate", "down"]);
+    let status = status_lines(&db);
+    assert!(status[5].starts_with("pending "), "{status:?}");
+    assert!(status[4].starts_with("applied "), "{status:?}");
+    assert!(!has_column(&db, "users", "storage_bytes").await);
+    assert!(!has_column(&db, "assets", "created_by").await);
+    assert!(has_column(&db, "sessions", "refresh_lease_id").await);
+    assert_eq!(existing_tables(&db).await, TABLES.len());
+
+    // Down one more: the login binding and refresh lease (S4, S9) go, the
     // stored access token column comes back.
     cubby(&db, &["migrate", "down"]);
     let status = status_lines(&db);
@@ -148,4 +161,5 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     assert_eq!(existing_tables(&db).await, TABLES.len());
     assert_eq!(subject_collation(&db).await, nopad);
     assert!(has_column(&db, "sessions", "refresh_lease_id").await);
+    assert!(has_column(&db, "users", "storage_bytes").await);
 }
