@@ -185,6 +185,16 @@ pub struct Config {
     #[arg(long, env = "CUBBY_KEEP_VERSIONS", default_value_t = 50, global = true)]
     pub keep_versions: u32,
 
+    /// Bytes one user may make cubby store: new assets, backpack files and
+    /// every kept version of the user's projects (default 1 GiB); 0: no limit.
+    #[arg(
+        long,
+        env = "CUBBY_USER_STORAGE_QUOTA_BYTES",
+        default_value_t = 1 << 30,
+        global = true
+    )]
+    pub user_storage_quota_bytes: u64,
+
     /// OIDC issuer URL (discovery); OIDC login is off while unset.
     #[arg(long, env = "CUBBY_OIDC_ISSUER", global = true)]
     pub oidc_issuer: Option<String>,
@@ -314,6 +324,7 @@ impl Config {
             max_body_bytes: self.max_body_bytes,
             keep_versions: self.keep_versions.max(1),
             refresh_lease: Duration::from_secs(self.refresh_lease_secs.max(1)),
+            user_storage_quota_bytes: self.user_storage_quota_bytes,
         }
     }
 

@@ -17,7 +17,9 @@ use utoipa::ToSchema;
 pub fn status_of(code: Code) -> StatusCode {
     match code {
         Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Code::Forbidden | Code::QuotaExceeded | Code::CrossOrigin => StatusCode::FORBIDDEN,
+        Code::Forbidden | Code::QuotaExceeded | Code::StorageQuotaExceeded | Code::CrossOrigin => {
+            StatusCode::FORBIDDEN
+        }
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Code::VersionConflict => StatusCode::CONFLICT,
@@ -167,6 +169,11 @@ impl From<service::Error> for Problem {
                 Problem::new(code, format!("you may own at most {quota} projects"))
                     .with("quota", quota)
             }
+            E::StorageQuotaExceeded { quota } => Problem::new(
+                code,
+                format!("this would take the bytes you store over your quota of {quota} bytes"),
+            )
+            .with("quota", quota),
             E::TooLarge { limit } => too_large(limit),
             E::ProviderUnavailable(msg) => {
                 tracing::warn!(error = %msg, "identity provider unavailable");
@@ -305,6 +312,7 @@ mod tests {
         ("version_conflict", 409),
         ("version_required", 428),
         ("quota_exceeded", 403),
+        ("storage_quota_exceeded", 403),
         ("invalid_idempotency_key", 400),
         ("idempotency_key_reused", 400),
         ("invalid_asset_name", 400),

@@ -58,6 +58,8 @@ codes! {
     VersionRequired => "version_required",
     /// The owner already has as many projects as the quota allows.
     QuotaExceeded => "quota_exceeded",
+    /// The write would take the user's stored bytes over the storage quota.
+    StorageQuotaExceeded => "storage_quota_exceeded",
     /// The `Idempotency-Key` header is not 1–255 visible ASCII characters.
     InvalidIdempotencyKey => "invalid_idempotency_key",
     /// The `Idempotency-Key` was used before for a different request.
@@ -119,6 +121,9 @@ pub enum Error {
     /// The owner already has `quota` projects.
     #[error("project quota of {quota} reached")]
     QuotaExceeded { quota: u32 },
+    /// The write would take the user's stored bytes over `quota` (S8).
+    #[error("storage quota of {quota} bytes reached")]
+    StorageQuotaExceeded { quota: u64 },
     /// A body over the configured limit.
     #[error("larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
@@ -158,6 +163,7 @@ impl Error {
             Error::VersionConflict { .. } => Code::VersionConflict,
             Error::VersionRequired => Code::VersionRequired,
             Error::QuotaExceeded { .. } => Code::QuotaExceeded,
+            Error::StorageQuotaExceeded { .. } => Code::StorageQuotaExceeded,
             Error::TooLarge { .. } => Code::TooLarge,
             Error::ProviderUnavailable(_) => Code::ProviderUnavailable,
             Error::Busy => Code::Busy,

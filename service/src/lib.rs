@@ -66,6 +66,9 @@ pub struct Settings {
     /// How long a claimed upstream token refresh may take before another
     /// request may claim it (S9).
     pub refresh_lease: Duration,
+    /// Bytes one user may make cubby store (S8); `0`: no limit (the count
+    /// is kept all the same).
+    pub user_storage_quota_bytes: u64,
 }
 
 impl Default for Settings {
@@ -76,6 +79,7 @@ impl Default for Settings {
             max_body_bytes: 10 * 1024 * 1024,
             keep_versions: 50,
             refresh_lease: Duration::from_secs(30),
+            user_storage_quota_bytes: 1 << 30,
         }
     }
 }

@@ -22,6 +22,7 @@ async fn help_names_every_subcommand_and_setting() {
         "CUBBY_PROJECT_QUOTA",
         "CUBBY_MAX_BODY_BYTES",
         "CUBBY_KEEP_VERSIONS",
+        "CUBBY_USER_STORAGE_QUOTA_BYTES",
         "CUBBY_OIDC_ISSUER",
         "CUBBY_PUBLIC_URL",
         "CUBBY_EDITOR_DIR",
