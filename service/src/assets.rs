@@ -7,6 +7,11 @@
 //! (201); the others delete the file they wrote and answer 200
 //! `created: false`. When the asset already exists, the bytes are only
 //! hashed (to check the name), never stored again.
+//!
+//! S8: the upload whose insert creates the row is charged the asset's size,
+//! in the insert's transaction and under the uploader's row lock
+//! ([`crate::storage_quota`]); one that would go over the quota rolls its
+//! insert back and deletes its file. Dedup answers cost nothing.
 
 use std::fmt::Display;
 
@@ -14,11 +19,15 @@ use bytes::Bytes;
 use entity::asset;
 use futures_util::{Stream, StreamExt};
 use md5::{Digest, Md5};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+};
 use sha2::Sha256;
 
+use crate::auth::User;
 use crate::blob::{delete_all, BlobWriter, ByteStream};
 use crate::error::{Code, Error, Result};
+use crate::storage_quota;
 use crate::tx::{self, Kind};
 use crate::{now, Ctx};
 
@@ -160,10 +169,10 @@ async fn find(db: &impl ConnectionTrait, name: &AssetName) -> Result<Option<asse
         .await?)
 }
 
-/// Streams `body` into the store under `name`. The md5 of the bytes must be
-/// the name's; at most `max_body_bytes` are accepted.
-#[tracing::instrument(skip_all, fields(asset.name = %name.file_name()))]
-pub async fn upload<S, E>(ctx: &Ctx, name: &AssetName, body: S) -> Result<Asset>
+/// Streams `body` into the store under `name`, for `uploader`. The md5 of
+/// the bytes must be the name's; at most `max_body_bytes` are accepted.
+#[tracing::instrument(skip_all, fields(user.id = uploader.id, asset.name = %name.file_name()))]
+pub async fn upload<S, E>(ctx: &Ctx, uploader: &User, name: &AssetName, body: S) -> Result<Asset>
 where
     S: Stream<Item = std::result::Result<Bytes, E>>,
     E: Display,
@@ -186,7 +195,12 @@ where
         return Ok(to_asset(row, false));
     };
     let key = writer.finish().await?;
-    insert_or_dedup(ctx, name, &key, &sha256, size).await
+    let file = NewFile {
+        key: &key,
+        sha256: &sha256,
+        size,
+    };
+    insert_or_dedup(ctx, uploader.id, name, &file).await
 }
 
 /// Reads the whole body, hashing and (when `writer` is given) writing it.
@@ -237,14 +251,21 @@ where
     ))
 }
 
-/// Inserts the row for a freshly written file; if another upload of the
-/// same asset won the race, deletes our file and reports theirs.
+/// A freshly written file of a new asset: its blob key, sha256 and size.
+pub(crate) struct NewFile<'a> {
+    pub key: &'a str,
+    pub sha256: &'a str,
+    pub size: i64,
+}
+
+/// Inserts the row for a freshly written file and charges the uploader for
+/// it; if another upload of the same asset won the race, deletes our file
+/// and reports theirs (free). Over the quota: nothing stays.
 async fn insert_or_dedup(
     ctx: &Ctx,
+    uploader_id: i64,
     name: &AssetName,
-    key: &str,
-    sha256: &str,
-    size: i64,
+    file: &NewFile<'_>,
 ) -> Result<Asset> {
     let result = tx::run(
         &ctx.db,
@@ -252,34 +273,55 @@ async fn insert_or_dedup(
         "asset.create",
         Kind::Edit,
         async |txn| {
-            asset::Entity::insert(asset::ActiveModel {
-                md5: Set(name.md5.clone()),
-                asset_type: Set(name.asset_type.as_str().to_owned()),
-                ext: Set(name.ext.clone()),
-                sha256: Set(sha256.to_owned()),
-                size: Set(size),
-                blob_file: Set(key.to_owned()),
-                created_at: Set(now()),
-                ..Default::default()
-            })
-            .on_conflict_do_nothing_on([asset::Column::Md5, asset::Column::AssetType])
-            .exec_without_returning(txn)
-            .await?;
-            let row = find(txn, name)
-                .await?
-                .ok_or_else(|| Error::Internal("asset row missing after insert".into()))?;
-            // Did our insert win? Judged by whose file the row names, not by
-            // the affected-row count (MariaDB counts a duplicate as affected).
-            let created = row.blob_file == key;
+            // The uploader's row first (S8: uploads of one user take turns
+            // on it), then the asset's unique key.
+            let mut usage = storage_quota::lock(txn, uploader_id).await?;
+            let (row, created) = insert_row(txn, name, file, uploader_id).await?;
+            if created {
+                usage.charge(ctx, txn, file.size).await?;
+            }
             Ok(to_asset(row, created))
         },
     )
     .await;
     if !matches!(&result, Ok(a) if a.created) {
-        // Lost the race, or failed: this file is nobody's.
-        delete_all(&ctx.blobs, &[key.to_owned()]).await;
+        // Lost the race, went over the quota, or failed: this file is nobody's.
+        delete_all(&ctx.blobs, &[file.key.to_owned()]).await;
     }
     result
+}
+
+/// Inside a transaction: inserts the asset's row naming `file`, unless the
+/// asset exists (the unique `(md5, asset_type)` decides, G3). Returns the
+/// row and whether this insert created it. A racing insert of the same
+/// asset waits here for the other transaction to end.
+pub(crate) async fn insert_row(
+    txn: &DatabaseTransaction,
+    name: &AssetName,
+    file: &NewFile<'_>,
+    created_by: i64,
+) -> Result<(asset::Model, bool)> {
+    asset::Entity::insert(asset::ActiveModel {
+        md5: Set(name.md5.clone()),
+        asset_type: Set(name.asset_type.as_str().to_owned()),
+        ext: Set(name.ext.clone()),
+        sha256: Set(file.sha256.to_owned()),
+        size: Set(file.size),
+        blob_file: Set(file.key.to_owned()),
+        created_at: Set(now()),
+        created_by: Set(Some(created_by)),
+        ..Default::default()
+    })
+    .on_conflict_do_nothing_on([asset::Column::Md5, asset::Column::AssetType])
+    .exec_without_returning(txn)
+    .await?;
+    let row = find(txn, name)
+        .await?
+        .ok_or_else(|| Error::Internal("asset row missing after insert".into()))?;
+    // Did our insert win? Judged by whose file the row names, not by the
+    // affected-row count (MariaDB counts a duplicate as affected).
+    let created = row.blob_file == file.key;
+    Ok((row, created))
 }
 
 fn to_asset(row: asset::Model, created: bool) -> Asset {
@@ -292,14 +334,48 @@ fn to_asset(row: asset::Model, created: bool) -> Asset {
     }
 }
 
-/// Stores bytes already in memory (backpack items) as an asset, deduplicated;
-/// returns `{md5}.{ext}`.
-pub async fn store_bytes(ctx: &Ctx, ext: &str, bytes: Bytes) -> Result<String> {
-    let md5 = hex::encode(Md5::digest(&bytes));
+/// Bytes already in memory (a backpack body or thumbnail), hashed and, when
+/// the asset is not stored yet, written to a new file; the row is inserted
+/// later, in the caller's transaction ([`insert_row`]).
+pub(crate) struct Prepared {
+    pub name: AssetName,
+    pub sha256: String,
+    pub size: i64,
+    /// The file written for it; `None` when the asset was stored already.
+    pub key: Option<String>,
+}
+
+impl Prepared {
+    pub fn new_file(&self) -> Option<NewFile<'_>> {
+        self.key.as_deref().map(|key| NewFile {
+            key,
+            sha256: &self.sha256,
+            size: self.size,
+        })
+    }
+}
+
+/// Hashes `bytes` (off the async workers) as `{md5}.{ext}` and writes them
+/// to a new file unless that asset exists.
+pub(crate) async fn prepare_bytes(ctx: &Ctx, ext: &str, bytes: Bytes) -> Result<Prepared> {
+    let (md5, sha256, bytes) = tokio::task::spawn_blocking(move || {
+        let md5 = hex::encode(Md5::digest(&bytes));
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        (md5, sha256, bytes)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("hashing task: {e}")))?;
     let name = AssetName::parse_any(&format!("{md5}.{ext}"))?;
-    let body = futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(bytes)]);
-    upload(ctx, &name, body).await?;
-    Ok(name.file_name())
+    let key = match find(&ctx.db, &name).await? {
+        Some(_) => None,
+        None => Some(ctx.blobs.put(&bytes).await?),
+    };
+    Ok(Prepared {
+        name,
+        sha256,
+        size: bytes.len() as i64,
+        key,
+    })
 }
 
 /// An asset's row and its bytes, for download.

@@ -2,6 +2,11 @@
 //! Bodies and thumbnails are stored as (deduplicated) assets; an item names
 //! them as `{md5}.{ext}`. Only the owner sees or deletes an item. Concurrent
 //! adds are independent inserts, so none is lost (G9).
+//!
+//! An add writes the files of its new assets first; then one transaction
+//! locks the caller's row, inserts the asset rows (charging the caller for
+//! those it created, S8) and the item. Refused or failed, it rolls back
+//! whole and deletes its files: no item, no asset row, no file (G11).
 
 use base64::Engine;
 use bytes::Bytes;
@@ -12,9 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::assets;
 use crate::auth::User;
+use crate::blob::delete_all;
 use crate::error::{Code, Error, Result};
 use crate::idempotency::Idempotency;
 use crate::page::{Page, PageRequest};
+use crate::storage_quota;
 use crate::text::TextRule;
 use crate::tx::{self, Kind};
 use crate::{now, Ctx};
@@ -129,12 +136,26 @@ pub async fn add(ctx: &Ctx, caller: &User, new: NewItem, idem_key: Option<&str>)
         }
     }
     let thumb_ext = thumbnail_ext(&thumbnail)?;
-    // Assets are immutable and deduplicated: storing them first is safe even
-    // if the insert below fails (they are then unreferenced, for gc).
-    let body_name = assets::store_bytes(ctx, ext, body).await?;
-    let thumbnail_name = assets::store_bytes(ctx, thumb_ext, thumbnail).await?;
+    let body = assets::prepare_bytes(ctx, ext, body).await?;
+    let thumbnail = assets::prepare_bytes(ctx, thumb_ext, thumbnail).await?;
+    let body_name = body.name.file_name();
+    let thumbnail_name = thumbnail.name.file_name();
+    let written: Vec<String> = [&body.key, &thumbnail.key]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    // The new assets' rows, inserted in one order (by name), so that two adds
+    // never wait for each other's rows in a cycle; one row when the body and
+    // the thumbnail are the same asset.
+    let mut new_assets: Vec<&assets::Prepared> = [&body, &thumbnail]
+        .into_iter()
+        .filter(|p| p.key.is_some())
+        .collect();
+    new_assets.sort_by_key(|p| (&p.name.md5, p.name.asset_type.as_str()));
+    new_assets.dedup_by_key(|p| (&p.name.md5, p.name.asset_type.as_str()));
 
-    tx::run(
+    let result = tx::run(
         &ctx.db,
         &ctx.retry,
         "backpack.add",
@@ -142,11 +163,28 @@ pub async fn add(ctx: &Ctx, caller: &User, new: NewItem, idem_key: Option<&str>)
         async |txn| {
             let at = now();
             if let Some(item) = idempotency.replay(txn, caller.id, at).await? {
-                return Ok(Added {
+                let replayed = Added {
                     item,
                     replayed: true,
-                });
+                };
+                return Ok((replayed, Vec::new()));
             }
+            // The caller's row before the asset rows (S8).
+            let mut usage = storage_quota::lock(txn, caller.id).await?;
+            let mut kept = Vec::new();
+            let mut charged = 0;
+            for prepared in &new_assets {
+                let Some(file) = prepared.new_file() else {
+                    continue;
+                };
+                let (_, created) =
+                    assets::insert_row(txn, &prepared.name, &file, caller.id).await?;
+                if created {
+                    charged += file.size;
+                    kept.push(file.key.to_owned());
+                }
+            }
+            usage.charge(ctx, txn, charged).await?;
             let res = item::Entity::insert(item::ActiveModel {
                 owner_id: Set(caller.id),
                 item_type: Set(new.item_type.clone()),
@@ -169,13 +207,24 @@ pub async fn add(ctx: &Ctx, caller: &User, new: NewItem, idem_key: Option<&str>)
                 created_at: at,
             };
             idempotency.remember(txn, caller.id, 201, &item).await?;
-            Ok(Added {
+            let added = Added {
                 item,
                 replayed: false,
-            })
+            };
+            Ok((added, kept))
         },
     )
-    .await
+    .await;
+
+    // Only the files of asset rows this add committed stay.
+    let kept: &[String] = result.as_ref().map_or(&[], |(_, kept)| kept.as_slice());
+    let orphans: Vec<String> = written
+        .iter()
+        .filter(|key| !kept.contains(key))
+        .cloned()
+        .collect();
+    delete_all(&ctx.blobs, &orphans).await;
+    result.map(|(added, _)| added)
 }
 
 /// The caller's items, newest first. The editor pages by offset, so the

@@ -18,6 +18,7 @@ pub mod idempotency;
 pub mod object_blob;
 pub mod page;
 pub mod projects;
+pub mod storage_quota;
 pub mod text;
 pub mod tx;
 

@@ -33,12 +33,12 @@ pub fn check_declared_length(req: &HttpRequest, limit: u64) -> Result<(), Proble
               (status = 413, body = ProblemDto)))]
 pub async fn upload(
     state: web::Data<AppState>,
-    AuthUser(_user): AuthUser,
+    AuthUser(user): AuthUser,
     req: HttpRequest,
     name: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let asset = store(&state, &req, &name, body).await?;
+    let asset = store(&state, &user, &req, &name, body).await?;
     let mut resp = if asset.created {
         HttpResponse::Created()
     } else {
@@ -47,16 +47,18 @@ pub async fn upload(
     Ok(resp.json(AssetDto::from(asset)))
 }
 
-/// Shared by `/api/v1/assets` and the Scratch `/assets` route.
+/// Shared by `/api/v1/assets` and the Scratch `/assets` route; `user` is
+/// charged for a new asset (S8).
 pub async fn store(
     state: &AppState,
+    user: &service::auth::User,
     req: &HttpRequest,
     name: &str,
     body: web::Payload,
 ) -> Result<service::assets::Asset, Problem> {
     let name = AssetName::parse_uploadable(name)?;
     check_declared_length(req, state.ctx.settings.max_body_bytes)?;
-    Ok(assets::upload(&state.ctx, &name, body).await?)
+    Ok(assets::upload(&state.ctx, user, &name, body).await?)
 }
 
 /// The asset's bytes, immutable and cacheable; `If-None-Match` → 304.

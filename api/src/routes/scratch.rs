@@ -120,12 +120,12 @@ pub async fn get_asset(
 /// `POST /assets/{md5}.{ext}`: raw bytes, no Content-Type; 200 also for a re-upload.
 pub async fn post_asset(
     state: web::Data<AppState>,
-    AuthUser(_user): AuthUser,
+    AuthUser(user): AuthUser,
     req: HttpRequest,
     name: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let asset = api_assets::store(&state, &req, &name, body).await?;
+    let asset = api_assets::store(&state, &user, &req, &name, body).await?;
     Ok(HttpResponse::Ok().json(json!({
         "status": "ok",
         "content-name": format!("{}.{}", asset.md5, asset.ext),

@@ -1,10 +1,11 @@
 //! Creating projects: a new one (`create`) or a copy of one the caller may
-//! read (`copy`). Both lock the owner's user row first, so the quota is
-//! exact however many creates race (G8), and both insert under a unique slug
-//! that the database, not a prior SELECT, decides (G10).
+//! read (`copy`). Both lock the owner's user row first, so the project quota
+//! and the storage quota (the new body's bytes, S8) are exact however many
+//! creates race (G8), and both insert under a unique slug that the
+//! database, not a prior SELECT, decides (G10).
 
 use chrono::{DateTime, Utc};
-use entity::{project, user};
+use entity::project;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
     QuerySelect,
@@ -19,6 +20,7 @@ use crate::access::access;
 use crate::auth::User;
 use crate::error::{Error, Result};
 use crate::idempotency::Idempotency;
+use crate::storage_quota::{self, Usage};
 use crate::tx::{self, Kind};
 use crate::{now, Ctx};
 
@@ -72,7 +74,8 @@ pub async fn create(
                     .ok_or(Error::NotFound)?;
                 access(txn, caller, &p).await?.require_read()?;
             }
-            lock_owner_and_check_quota(ctx, txn, caller.id).await?;
+            let mut usage = lock_owner_and_check_quota(ctx, txn, caller.id).await?;
+            usage.charge(ctx, txn, file.size).await?;
             let row = insert_project(txn, caller.id, &title, parent_id, &file, at).await?;
             let project = to_project(row, Vec::new());
             idempotency.remember(txn, caller.id, 201, &project).await?;
@@ -129,11 +132,13 @@ pub async fn copy(
                 .ok_or(Error::NotFound)?;
             access(txn, caller, &source).await?.require_read()?;
             let current = version_row(txn, source.id, source.version).await?;
+            // Both quotas before the body is copied: a refused copy writes nothing.
+            let mut usage = lock_owner_and_check_quota(ctx, txn, caller.id).await?;
+            usage.charge(ctx, txn, current.body_size).await?;
             let bytes = ctx.blobs.get(&current.body_file).await?;
             let key = ctx.blobs.put(&bytes).await?;
             written.push(key.clone());
 
-            lock_owner_and_check_quota(ctx, txn, caller.id).await?;
             let title = title.clone().unwrap_or_else(|| source.title.clone());
             let file = BodyFile {
                 file: &key,
@@ -157,18 +162,16 @@ pub async fn copy(
     result.map(|(created, _)| created)
 }
 
-/// Locks the owner's user row and checks the quota. Every create and copy
-/// by one user passes this lock, so racing creates cannot overshoot (G8).
+/// Locks the owner's user row and checks the project quota; returns the
+/// owner's storage count, read under that lock, for the body's charge.
+/// Every create and copy by one user passes this lock, so racing creates
+/// cannot overshoot either quota (G8, S8).
 async fn lock_owner_and_check_quota(
     ctx: &Ctx,
     txn: &DatabaseTransaction,
     owner_id: i64,
-) -> Result<()> {
-    user::Entity::find_by_id(owner_id)
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .ok_or(Error::Unauthenticated)?;
+) -> Result<Usage> {
+    let usage = storage_quota::lock(txn, owner_id).await?;
     let owned = project::Entity::find()
         .filter(project::Column::OwnerId.eq(owner_id))
         .count(txn)
@@ -178,7 +181,7 @@ async fn lock_owner_and_check_quota(
             quota: ctx.settings.project_quota,
         });
     }
-    Ok(())
+    Ok(usage)
 }
 
 /// Inserts the project row under a unique slug (the unique index decides;

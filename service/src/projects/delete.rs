@@ -1,6 +1,8 @@
 //! Deleting a project: under its row lock, so a save or share racing the
 //! delete either commits before it or finds no row after it (G7), and a copy
-//! holding the shared lock finishes first (G6). Files go after the commit.
+//! holding the shared lock finishes first (G6). The bytes of every version
+//! it kept go back to the owner in the same transaction (S8). Files go after
+//! the commit.
 
 use entity::{project, project_share, project_version};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -9,6 +11,7 @@ use super::rows::lock_for_owner;
 use crate::auth::User;
 use crate::blob::delete_all;
 use crate::error::Result;
+use crate::storage_quota;
 use crate::tx::{self, Kind};
 use crate::Ctx;
 
@@ -21,7 +24,7 @@ pub async fn delete(ctx: &Ctx, caller: &User, id: i64) -> Result<()> {
         "project.delete",
         Kind::Edit,
         async |txn| {
-            lock_for_owner(txn, caller, id).await?;
+            let p = lock_for_owner(txn, caller, id).await?;
             let versions = project_version::Entity::find()
                 .filter(project_version::Column::ProjectId.eq(id))
                 .all(txn)
@@ -35,6 +38,8 @@ pub async fn delete(ctx: &Ctx, caller: &User, id: i64) -> Result<()> {
                 .exec(txn)
                 .await?;
             project::Entity::delete_by_id(id).exec(txn).await?;
+            let freed: i64 = versions.iter().map(|v| v.body_size).sum();
+            storage_quota::change(ctx, txn, p.owner_id, -freed).await?;
             Ok(versions
                 .into_iter()
                 .map(|v| v.body_file)

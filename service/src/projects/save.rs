@@ -1,6 +1,9 @@
 //! Saving a project: a new version under the project's row lock (G1, G2),
 //! never after a committed delete (G7); old versions beyond the kept number
-//! are pruned in the same transaction and their files deleted after it.
+//! are pruned in the same transaction and their files deleted after it. The
+//! owner's storage count changes by the new version's bytes less the pruned
+//! ones', in the same transaction (S8): a save that would go over is refused
+//! before its body file is written.
 
 use chrono::{DateTime, Utc};
 use entity::{project, project_version};
@@ -17,6 +20,7 @@ use crate::access::access;
 use crate::auth::User;
 use crate::blob::delete_all;
 use crate::error::{Error, Result};
+use crate::storage_quota;
 use crate::tx::{self, Kind};
 use crate::{now, Ctx};
 
@@ -69,35 +73,38 @@ pub async fn update(
             let Some(p) = advance_version(txn, caller, id, from, &changes).await? else {
                 return Err(refusal(txn, caller, id).await);
             };
-            // The body file is written only now, by the one save that won
-            // the version (lock, compare, write): a crowd of stale saves on
-            // a hot project writes and fsyncs nothing.
-            let (file, size, md5) = match &new_body {
-                Some((bytes, size, md5)) => {
-                    let key = ctx.blobs.put(bytes).await?;
-                    written.push(key.clone());
-                    (key, *size, md5.clone())
-                }
+            // The new version's body: the request's or, for a title-only
+            // save, a copy of the current one (its row read before pruning,
+            // which may take it).
+            let (size, md5, source) = match &new_body {
+                Some((bytes, size, md5)) => (*size, md5.clone(), Source::Request(bytes)),
                 None => {
-                    // A title-only save still makes a version; files are never
-                    // shared between rows, so the body is copied.
                     let current = version_row(txn, id, from).await?;
-                    let bytes = ctx.blobs.get(&current.body_file).await?;
-                    let key = ctx.blobs.put(&bytes).await?;
-                    written.push(key.clone());
-                    (key, current.body_size, current.body_md5)
+                    let source = Source::Copy(current.body_file);
+                    (current.body_size, current.body_md5, source)
                 }
             };
+            let pruned = prune_versions(ctx, txn, id, p.version).await?;
+            // The project's row is locked; now its owner's (S8).
+            storage_quota::change(ctx, txn, caller.id, size - pruned.bytes).await?;
+            // The body file is written only now, by the one save that won
+            // the version (lock, compare, write) within the quota: a crowd of
+            // stale saves on a hot project writes and fsyncs nothing.
+            let file = match &source {
+                Source::Request(bytes) => ctx.blobs.put(bytes).await?,
+                // Files are never shared between rows, so the body is copied.
+                Source::Copy(current) => ctx.blobs.put(&ctx.blobs.get(current).await?).await?,
+            };
+            written.push(file.clone());
             let body = BodyFile {
                 file: &file,
                 size,
                 md5: &md5,
             };
             insert_version(txn, id, p.version, caller.id, &body, at).await?;
-            let pruned = prune_versions(ctx, txn, id, p.version).await?;
             fault_before_commit(ctx)?;
             let project = to_project(p, shares_of(txn, id).await?);
-            Ok((project, file, pruned))
+            Ok((project, file, pruned.files))
         },
     )
     .await;
@@ -114,6 +121,14 @@ pub async fn update(
             Err(err)
         }
     }
+}
+
+/// Where a new version's body comes from.
+enum Source<'a> {
+    /// The bytes the save sent.
+    Request(&'a [u8]),
+    /// The file of the current version (a title-only save).
+    Copy(String),
 }
 
 /// What a save changes on the project row besides its version.
@@ -190,8 +205,25 @@ async fn refusal(txn: &DatabaseTransaction, caller: &User, id: i64) -> Error {
     }
 }
 
+/// The version rows a save pruned: their files (to delete after the commit)
+/// and their bytes (given back to the owner, S8).
+#[derive(Default)]
+struct Pruned {
+    files: Vec<String>,
+    bytes: i64,
+}
+
+impl Pruned {
+    fn of(rows: Vec<project_version::Model>) -> Pruned {
+        Pruned {
+            bytes: rows.iter().map(|v| v.body_size).sum(),
+            files: rows.into_iter().map(|v| v.body_file).collect(),
+        }
+    }
+}
+
 /// Deletes the version rows beyond the newest `keep_versions` of a project
-/// now at `version`; returns their files, to delete after the commit.
+/// now at `version` (the new version's row is not inserted yet).
 /// Versions are numbered without gaps, so "beyond the newest N" is the
 /// index range `version <= current - N`: one `DELETE … RETURNING` per save
 /// (PostgreSQL, SQLite) instead of walking past N rows and deleting by id.
@@ -200,18 +232,17 @@ async fn prune_versions(
     txn: &DatabaseTransaction,
     project_id: i64,
     version: i32,
-) -> Result<Vec<String>> {
+) -> Result<Pruned> {
     let newest_pruned = i64::from(version) - i64::from(ctx.settings.keep_versions);
     if newest_pruned < 1 {
-        return Ok(Vec::new());
+        return Ok(Pruned::default());
     }
     let pruned = project_version::Entity::delete_many()
         .filter(project_version::Column::ProjectId.eq(project_id))
         .filter(project_version::Column::Version.lte(newest_pruned));
     if txn.support_returning() {
         // One statement: delete and learn which files to remove.
-        let old = pruned.exec_with_returning(txn).await?;
-        return Ok(old.into_iter().map(|v| v.body_file).collect());
+        return Ok(Pruned::of(pruned.exec_with_returning(txn).await?));
     }
     // MariaDB: read the range, then delete it (the project row lock keeps
     // it the same range).
@@ -221,8 +252,8 @@ async fn prune_versions(
         .all(txn)
         .await?;
     if old.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Pruned::default());
     }
     pruned.exec(txn).await?;
-    Ok(old.into_iter().map(|v| v.body_file).collect())
+    Ok(Pruned::of(old))
 }
