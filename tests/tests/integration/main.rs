@@ -26,6 +26,7 @@ mod projects_races;
 mod s10_collation;
 mod s4_s9_oidc;
 mod s6_metrics;
+mod s8_storage_quota;
 mod scratch_protocol;
 mod security;
 
