@@ -4,9 +4,10 @@
 //! adds are independent inserts, so none is lost (G9).
 //!
 //! An add writes the files of its new assets first; then one transaction
-//! locks the caller's row, inserts the asset rows (charging the caller for
-//! those it created, S8) and the item. Refused or failed, it rolls back
-//! whole and deletes its files: no item, no asset row, no file (G11).
+//! (when any asset is new) locks the caller's row and inserts the asset rows,
+//! charging the caller for those it created (S8), and inserts the item.
+//! Refused or failed, it rolls back whole and deletes its files: no item, no
+//! asset row, no file (G11).
 
 use base64::Engine;
 use bytes::Bytes;
@@ -169,22 +170,26 @@ pub async fn add(ctx: &Ctx, caller: &User, new: NewItem, idem_key: Option<&str>)
                 };
                 return Ok((replayed, Vec::new()));
             }
-            // The caller's row before the asset rows (S8).
-            let mut usage = storage_quota::lock(txn, caller.id).await?;
+            // New assets: the caller's row first, then their rows (S8). An
+            // item of stored assets costs nothing and takes no lock, so
+            // such adds stay independent inserts (G9).
             let mut kept = Vec::new();
-            let mut charged = 0;
-            for prepared in &new_assets {
-                let Some(file) = prepared.new_file() else {
-                    continue;
-                };
-                let (_, created) =
-                    assets::insert_row(txn, &prepared.name, &file, caller.id).await?;
-                if created {
-                    charged += file.size;
-                    kept.push(file.key.to_owned());
+            if !new_assets.is_empty() {
+                let mut usage = storage_quota::lock(txn, caller.id).await?;
+                let mut charged = 0;
+                for prepared in &new_assets {
+                    let Some(file) = prepared.new_file() else {
+                        continue;
+                    };
+                    let (_, created) =
+                        assets::insert_row(txn, &prepared.name, &file, caller.id).await?;
+                    if created {
+                        charged += file.size;
+                        kept.push(file.key.to_owned());
+                    }
                 }
+                usage.charge(ctx, txn, charged).await?;
             }
-            usage.charge(ctx, txn, charged).await?;
             let res = item::Entity::insert(item::ActiveModel {
                 owner_id: Set(caller.id),
                 item_type: Set(new.item_type.clone()),
