@@ -13,9 +13,7 @@
 //! ([`crate::storage_quota`]); one that would go over the quota rolls its
 //! insert back and deletes its file. Dedup answers cost nothing.
 
-use std::fmt::Display;
-
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use entity::asset;
 use futures_util::{Stream, StreamExt};
 use md5::{Digest, Md5};
@@ -172,10 +170,9 @@ async fn find(db: &impl ConnectionTrait, name: &AssetName) -> Result<Option<asse
 /// Streams `body` into the store under `name`, for `uploader`. The md5 of
 /// the bytes must be the name's; at most `max_body_bytes` are accepted.
 #[tracing::instrument(skip_all, fields(user.id = uploader.id, asset.name = %name.file_name()))]
-pub async fn upload<S, E>(ctx: &Ctx, uploader: &User, name: &AssetName, body: S) -> Result<Asset>
+pub async fn upload<S>(ctx: &Ctx, uploader: &User, name: &AssetName, body: S) -> Result<Asset>
 where
-    S: Stream<Item = std::result::Result<Bytes, E>>,
-    E: Display,
+    S: Stream<Item = Result<Bytes>>,
 {
     let existing = find(&ctx.db, name).await?;
     // Only write a file when the asset is new; a re-upload is only hashed.
@@ -203,44 +200,61 @@ where
     insert_or_dedup(ctx, uploader.id, name, &file).await
 }
 
-/// Reads the whole body, hashing and (when `writer` is given) writing it.
-async fn consume<S, E>(
+/// How many bytes are gathered before they are hashed and written: the
+/// network delivers a body in pieces of a few KiB, and a trip to the
+/// blocking pool and a write per piece would cost more than the work.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Reads the whole body, hashing and (when `writer` is given) writing it in
+/// batches of at least [`BATCH_BYTES`] (the last may be smaller). A broken
+/// or late body arrives as the error its reader chose (`incomplete_body`,
+/// `request_timeout`).
+async fn consume<S>(
     ctx: &Ctx,
     body: S,
     mut writer: Option<Box<dyn BlobWriter>>,
 ) -> Result<(String, String, i64, Option<Box<dyn BlobWriter>>)>
 where
-    S: Stream<Item = std::result::Result<Bytes, E>>,
-    E: Display,
+    S: Stream<Item = Result<Bytes>>,
 {
     let mut md5 = Md5::new();
     let mut sha256 = Sha256::new();
     let mut size: u64 = 0;
     let mut body = std::pin::pin!(body);
-    while let Some(chunk) = body.next().await {
+    let mut batch = BytesMut::new();
+    loop {
         // On any early return the writer is dropped, which discards its file.
-        let chunk = chunk.map_err(|e| {
-            Error::invalid(Code::IncompleteBody, format!("the upload broke off: {e}"))
-        })?;
-        size += chunk.len() as u64;
-        if size > ctx.settings.max_body_bytes {
-            return Err(Error::TooLarge {
-                limit: ctx.settings.max_body_bytes,
-            });
+        let next = body.next().await.transpose()?;
+        let finished = next.is_none();
+        if let Some(chunk) = next {
+            size += chunk.len() as u64;
+            if size > ctx.settings.max_body_bytes {
+                return Err(Error::TooLarge {
+                    limit: ctx.settings.max_body_bytes,
+                });
+            }
+            batch.extend_from_slice(&chunk);
         }
-        // Hash on the blocking pool: a worker thread busy hashing would stall
-        // every request it serves, including transactions holding locks.
-        let hashed = tokio::task::spawn_blocking(move || {
-            md5.update(&chunk);
-            sha256.update(&chunk);
-            (md5, sha256, chunk)
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("hashing task: {e}")))?;
-        let chunk;
-        (md5, sha256, chunk) = hashed;
-        if let Some(w) = writer.as_mut() {
-            w.write(&chunk).await?;
+        if batch.len() >= BATCH_BYTES || (finished && !batch.is_empty()) {
+            let bytes = batch.split().freeze();
+            // Hash on the blocking pool: a worker thread busy hashing would
+            // stall every request it serves, including transactions holding
+            // locks.
+            let hashed = tokio::task::spawn_blocking(move || {
+                md5.update(&bytes);
+                sha256.update(&bytes);
+                (md5, sha256, bytes)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("hashing task: {e}")))?;
+            let bytes;
+            (md5, sha256, bytes) = hashed;
+            if let Some(w) = writer.as_mut() {
+                w.write(&bytes).await?;
+            }
+        }
+        if finished {
+            break;
         }
     }
     Ok((

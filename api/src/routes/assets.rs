@@ -3,6 +3,8 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use service::Code;
 
 use crate::dto::{AssetDto, ProblemDto};
 use crate::extract::AuthUser;
@@ -58,7 +60,20 @@ pub async fn store(
 ) -> Result<service::assets::Asset, Problem> {
     let name = AssetName::parse_uploadable(name)?;
     check_declared_length(req, state.ctx.settings.max_body_bytes)?;
+    let body = body.map(|chunk| chunk.map_err(body_error));
     Ok(assets::upload(&state.ctx, user, &name, body).await?)
+}
+
+/// Why a streamed body stopped: its deadline passed (408), or it broke off.
+fn body_error(err: actix_web::error::PayloadError) -> service::Error {
+    if crate::body_deadline::is_timeout(&err) {
+        service::Error::invalid(
+            Code::RequestTimeout,
+            "the request body did not arrive in time",
+        )
+    } else {
+        service::Error::invalid(Code::IncompleteBody, format!("the upload broke off: {err}"))
+    }
 }
 
 /// The asset's bytes, immutable and cacheable; `If-None-Match` → 304.

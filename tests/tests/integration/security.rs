@@ -499,11 +499,14 @@ async fn a_body_that_trickles_in_is_cut_off(db: TestDb) {
         ("POST", "/api/v1/projects".to_owned()),
         ("PUT", format!("/projects/{id}")),
         ("POST", "/api/v1/backpack".to_owned()),
+        ("POST", format!("/api/v1/assets/{}.svg", md5_hex(body))),
+        ("POST", format!("/assets/{}.svg", md5_hex(body))),
     ] {
         let (status, text) = trickle(&api.base, method, &path, &ann.token, body).await;
         assert_eq!(status, 408, "{method} {path}: {text}");
         assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
     }
     assert_eq!(db.count("projects", "1 = 1").await, 1);
+    assert_eq!(db.count("assets", "1 = 1").await, 0);
     assert_eq!(ann.project(id).await.version(), 1);
 }
