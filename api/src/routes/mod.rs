@@ -10,7 +10,8 @@ pub mod pages;
 pub mod projects;
 pub mod scratch;
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::{header, Method};
+use actix_web::{web, HttpResponse, ResponseError, Route};
 use futures_util::StreamExt;
 
 use service::Code;
@@ -64,17 +65,37 @@ pub async fn read_limited(mut payload: web::Payload, limit: u64) -> Result<Vec<u
     Ok(body)
 }
 
-/// A resource whose unknown methods answer 405 problem+json.
-pub fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|| async {
-        Err::<HttpResponse, Problem>(method_not_allowed())
+/// A resource with one route per `(method, handler)` pair, whose other
+/// methods answer 405 problem+json with an `Allow` header naming exactly
+/// these methods (RFC 9110: a 405 must say what is allowed).
+pub fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> actix_web::Resource {
+    let allow = routes
+        .iter()
+        .map(|(method, _)| method.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let allow = header::HeaderValue::from_str(&allow).ok();
+    let mut res = web::resource(path);
+    for (method, route) in routes {
+        res = res.route(route.method(method));
+    }
+    res.default_service(web::to(move || {
+        let allow = allow.clone();
+        async move {
+            let mut resp = method_not_allowed().error_response();
+            if let Some(value) = allow {
+                resp.headers_mut().insert(header::ALLOW, value);
+            }
+            resp
+        }
     }))
 }
 
 /// A resource whose every route needs a caller: authenticated before any
 /// extractor runs (see [`crate::extract::authenticate_first`]).
-pub fn authed(
+pub fn authed<const N: usize>(
     path: &str,
+    routes: [(Method, Route); N],
 ) -> actix_web::Resource<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -84,10 +105,16 @@ pub fn authed(
         InitError = (),
     >,
 > {
-    resource(path).wrap(actix_web::middleware::from_fn(
+    resource(path, routes).wrap(actix_web::middleware::from_fn(
         crate::extract::authenticate_first,
     ))
 }
+
+const GET: Method = Method::GET;
+const HEAD: Method = Method::HEAD;
+const POST: Method = Method::POST;
+const PUT: Method = Method::PUT;
+const DELETE: Method = Method::DELETE;
 
 /// Every route, for `App::configure`.
 pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
@@ -104,70 +131,107 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
     );
     let small_json = json_config(SMALL_JSON_BYTES, JsonContentType::Required);
     if settings.test_routes {
-        cfg.service(resource("/__test/panic").route(web::get().to(ops::test_panic)));
+        cfg.service(resource("/__test/panic", [(GET, web::to(ops::test_panic))]));
     }
-    cfg.service(resource("/healthz").route(web::get().to(ops::healthz)))
-        .service(resource("/readyz").route(web::get().to(ops::readyz)))
-        .service(resource("/metrics").route(web::get().to(ops::metrics)))
-        .service(resource("/api/v1/openapi.json").route(web::get().to(crate::openapi::openapi)))
+    cfg.service(resource("/healthz", [(GET, web::to(ops::healthz))]))
+        .service(resource("/readyz", [(GET, web::to(ops::readyz))]))
+        .service(resource("/metrics", [(GET, web::to(ops::metrics))]))
+        .service(resource(
+            "/api/v1/openapi.json",
+            [(GET, web::to(crate::openapi::openapi))],
+        ))
         .service(
-            resource("/auth/dev/login")
-                .app_data(json_config(SMALL_JSON_BYTES, JsonContentType::Any))
-                .route(web::post().to(auth::dev_login)),
+            resource("/auth/dev/login", [(POST, web::to(auth::dev_login))])
+                .app_data(json_config(SMALL_JSON_BYTES, JsonContentType::Any)),
         )
-        .service(resource("/auth/logout").route(web::post().to(auth::logout)))
-        .service(resource("/auth/login").route(web::get().to(auth::oidc_login)))
-        .service(resource("/auth/callback").route(web::get().to(auth::oidc_callback)))
-        .service(authed("/api/v1/me").route(web::get().to(me::me)))
-        .service(authed("/api/v1/groups").route(web::get().to(me::groups)))
+        .service(resource("/auth/logout", [(POST, web::to(auth::logout))]))
+        .service(resource("/auth/login", [(GET, web::to(auth::oidc_login))]))
+        .service(resource(
+            "/auth/callback",
+            [(GET, web::to(auth::oidc_callback))],
+        ))
+        .service(authed("/api/v1/me", [(GET, web::to(me::me))]))
+        .service(authed("/api/v1/groups", [(GET, web::to(me::groups))]))
+        .service(authed(
+            "/api/v1/groups/{id}/projects",
+            [(GET, web::to(projects::group_projects))],
+        ))
         .service(
-            authed("/api/v1/groups/{id}/projects").route(web::get().to(projects::group_projects)),
+            authed(
+                "/api/v1/projects",
+                [
+                    (GET, web::to(projects::list)),
+                    (POST, web::to(projects::create)),
+                ],
+            )
+            .app_data(project_json.clone()),
         )
         .service(
-            authed("/api/v1/projects")
-                .app_data(project_json.clone())
-                .route(web::get().to(projects::list))
-                .route(web::post().to(projects::create)),
+            authed(
+                "/api/v1/projects/{id}",
+                [
+                    (GET, web::to(projects::get)),
+                    (PUT, web::to(projects::update)),
+                    (DELETE, web::to(projects::delete)),
+                ],
+            )
+            .app_data(project_json),
         )
+        .service(authed(
+            "/api/v1/projects/{id}/body",
+            [(GET, web::to(projects::body))],
+        ))
+        .service(authed(
+            "/api/v1/projects/{id}/versions",
+            [(GET, web::to(projects::versions))],
+        ))
+        .service(authed(
+            "/api/v1/projects/{id}/versions/{version}/body",
+            [(GET, web::to(projects::version_body))],
+        ))
+        .service(authed(
+            "/api/v1/projects/{id}/copy",
+            [(POST, web::to(projects::copy))],
+        ))
         .service(
-            authed("/api/v1/projects/{id}")
-                .app_data(project_json)
-                .route(web::get().to(projects::get))
-                .route(web::put().to(projects::update))
-                .route(web::delete().to(projects::delete)),
-        )
-        .service(authed("/api/v1/projects/{id}/body").route(web::get().to(projects::body)))
-        .service(authed("/api/v1/projects/{id}/versions").route(web::get().to(projects::versions)))
-        .service(
-            authed("/api/v1/projects/{id}/versions/{version}/body")
-                .route(web::get().to(projects::version_body)),
-        )
-        .service(authed("/api/v1/projects/{id}/copy").route(web::post().to(projects::copy)))
-        .service(
-            authed("/api/v1/projects/{id}/shares")
-                .app_data(small_json)
-                .route(web::put().to(projects::set_shares)),
+            authed(
+                "/api/v1/projects/{id}/shares",
+                [(PUT, web::to(projects::set_shares))],
+            )
+            .app_data(small_json),
         )
         // `{name:.*}`: a name with slashes still reaches the handler, which
         // answers 400 invalid_asset_name instead of a bare 404.
+        .service(resource(
+            "/api/v1/assets/{name:.*}",
+            [
+                (GET, web::to(assets::download)),
+                (HEAD, web::to(assets::download)),
+                (POST, web::to(assets::upload)),
+            ],
+        ))
         .service(
-            resource("/api/v1/assets/{name:.*}")
-                .route(web::get().to(assets::download))
-                .route(web::head().to(assets::download))
-                .route(web::post().to(assets::upload)),
+            authed(
+                "/api/v1/backpack",
+                [
+                    (GET, web::to(backpack::list)),
+                    (POST, web::to(backpack::add)),
+                ],
+            )
+            .app_data(backpack_json),
         )
-        .service(
-            authed("/api/v1/backpack")
-                .app_data(backpack_json)
-                .route(web::get().to(backpack::list))
-                .route(web::post().to(backpack::add)),
-        )
-        .service(authed("/api/v1/backpack/{id}").route(web::delete().to(backpack::delete)));
+        .service(authed(
+            "/api/v1/backpack/{id}",
+            [(DELETE, web::to(backpack::delete))],
+        ));
     configure_scratch(cfg);
-    cfg.service(resource("/").route(web::get().to(pages::home)))
-        .service(resource("/editor").route(web::get().to(pages::editor)))
-        .service(resource("/auth/dev/form").route(web::post().to(pages::dev_login_form)))
-        .service(resource("/home/copy/{id}").route(web::post().to(pages::copy)));
+    cfg.service(resource("/", [(GET, web::to(pages::home))]))
+        .service(resource("/editor", [(GET, web::to(pages::editor))]))
+        .service(resource(
+            "/auth/dev/form",
+            [(POST, web::to(pages::dev_login_form))],
+        ))
+        .service(resource("/home/copy/{id}", [(POST, web::to(pages::copy))]));
 }
 
 /// What no route claims: the editor's static files for GET and HEAD, else
@@ -185,30 +249,45 @@ pub async fn fallback(
 
 /// The Scratch editor's own routes (docs/SCRATCH.md).
 fn configure_scratch(cfg: &mut web::ServiceConfig) {
-    cfg.service(authed("/projects/").route(web::post().to(scratch::create_project)))
-        .service(authed("/projects").route(web::post().to(scratch::create_project)))
-        .service(
-            authed("/projects/{id}")
-                .route(web::get().to(scratch::get_project))
-                .route(web::put().to(scratch::save_project)),
-        )
-        .service(
-            resource("/assets/internalapi/asset/{name}/get/")
-                .route(web::get().to(scratch::get_asset))
-                .route(web::head().to(scratch::get_asset)),
-        )
-        .service(
-            resource("/assets/{name:.*}")
-                .route(web::get().to(scratch::get_asset))
-                .route(web::head().to(scratch::get_asset))
-                .route(web::post().to(scratch::post_asset)),
-        )
-        .service(
-            authed("/backpack/{segment}")
-                .route(web::get().to(scratch::backpack_get))
-                .route(web::post().to(scratch::backpack_add)),
-        )
-        .service(
-            authed("/backpack/{username}/{id}").route(web::delete().to(scratch::backpack_delete)),
-        );
+    cfg.service(authed(
+        "/projects/",
+        [(POST, web::to(scratch::create_project))],
+    ))
+    .service(authed(
+        "/projects",
+        [(POST, web::to(scratch::create_project))],
+    ))
+    .service(authed(
+        "/projects/{id}",
+        [
+            (GET, web::to(scratch::get_project)),
+            (PUT, web::to(scratch::save_project)),
+        ],
+    ))
+    .service(resource(
+        "/assets/internalapi/asset/{name}/get/",
+        [
+            (GET, web::to(scratch::get_asset)),
+            (HEAD, web::to(scratch::get_asset)),
+        ],
+    ))
+    .service(resource(
+        "/assets/{name:.*}",
+        [
+            (GET, web::to(scratch::get_asset)),
+            (HEAD, web::to(scratch::get_asset)),
+            (POST, web::to(scratch::post_asset)),
+        ],
+    ))
+    .service(authed(
+        "/backpack/{segment}",
+        [
+            (GET, web::to(scratch::backpack_get)),
+            (POST, web::to(scratch::backpack_add)),
+        ],
+    ))
+    .service(authed(
+        "/backpack/{username}/{id}",
+        [(DELETE, web::to(scratch::backpack_delete))],
+    ));
 }

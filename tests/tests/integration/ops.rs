@@ -63,18 +63,23 @@ async fn errors_are_problem_json(db: TestDb) {
         "not_found",
     )
     .await;
-    expect_problem(
-        http.delete(api.url("/healthz")).send().await.unwrap(),
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-    )
-    .await;
-    expect_problem(
-        http.put(api.url("/api/v1/me")).send().await.unwrap(),
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-    )
-    .await;
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, "/healthz", "GET"),
+        (reqwest::Method::PUT, "/api/v1/me", "GET"),
+        (
+            reqwest::Method::PATCH,
+            "/api/v1/projects/1",
+            "GET, PUT, DELETE",
+        ),
+    ] {
+        let resp = http.request(method, api.url(path)).send().await.unwrap();
+        assert_eq!(
+            resp.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{path}"
+        );
+        expect_problem(resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    }
 
     // Bad JSON, wrong types, missing fields, bad values, over-limit body.
     let post = |body: &'static str| {
