@@ -54,13 +54,15 @@ pub async fn create_project(
 ) -> Result<HttpResponse, Problem> {
     let body = read_limited(payload, body_limit(&state)).await?;
     let derived = query.is_copy.as_deref() == Some("1") || query.is_remix.as_deref() == Some("1");
-    let parent_id =
-        match (derived, query.original_id.as_deref()) {
-            (true, Some(id)) => Some(id.parse::<i64>().map_err(|_| {
-                Problem::new(Code::InvalidQuery, "original_id must be a project id")
-            })?),
-            _ => None,
-        };
+    // Checked whenever it is sent, so that what a request may hold does not
+    // depend on its other parameters.
+    let original_id = query
+        .original_id
+        .as_deref()
+        .map(str::parse::<i64>)
+        .transpose()
+        .map_err(|_| Problem::new(Code::InvalidQuery, "original_id must be a project id"))?;
+    let parent_id = original_id.filter(|_| derived);
     let title = query.title.as_deref().filter(|t| !t.trim().is_empty());
     let new = NewProject {
         title,

@@ -656,6 +656,17 @@ async fn the_editor_copies_and_remixes_with_the_original_as_parent(db: TestDb) {
     create(&ann, Auth::Cookie, &query, BODY_2)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    // A malformed `original_id` is refused also when the request copies
+    // nothing: what a query may hold does not depend on its other members.
+    for query in [
+        "?original_id=abc",
+        "?is_copy=0&original_id=1.5",
+        "?is_remix=1&original_id=",
+    ] {
+        create(&ann, Auth::Cookie, query, BODY_2)
+            .await
+            .expect_problem(StatusCode::BAD_REQUEST, "invalid_query");
+    }
     for (what, req) in unauthenticated(
         &api,
         Method::POST,
