@@ -7,6 +7,47 @@ use utoipa::ToSchema;
 
 pub use crate::problem::ProblemDto;
 
+/// JSON has one kind of number: `2.0` is the integer 2, as JSON Schema (and
+/// so the OpenAPI document) reads it, though serde's integers refuse it.
+/// These take an integer however it is spelled, if it is whole and in range.
+mod whole {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+
+    fn to_i64<E: Error>(n: &serde_json::Number) -> Result<i64, E> {
+        if let Some(i) = n.as_i64() {
+            return Ok(i);
+        }
+        // 2^63: the first f64 past i64::MAX; every whole f64 below it (and
+        // from -2^63 on) converts exactly.
+        const BOUND: f64 = 9_223_372_036_854_775_808.0;
+        match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && (-BOUND..BOUND).contains(&f) => Ok(f as i64),
+            _ => Err(E::custom(format!(
+                "invalid value: {n}, expected a whole number"
+            ))),
+        }
+    }
+
+    pub fn opt_i32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?
+            .map(|n| {
+                to_i64(&n).and_then(|i| {
+                    i32::try_from(i)
+                        .map_err(|_| D::Error::custom(format!("invalid value: {n}, expected i32")))
+                })
+            })
+            .transpose()
+    }
+
+    pub fn vec_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+        Vec::<serde_json::Number>::deserialize(d)?
+            .iter()
+            .map(to_i64)
+            .collect()
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct GroupDto {
     pub id: i64,
@@ -182,6 +223,7 @@ pub struct CreateProject {
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateProject {
     /// The version the client read (or send `If-Match: "<version>"`).
+    #[serde(default, deserialize_with = "whole::opt_i32")]
     pub version: Option<i32>,
     pub title: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -197,6 +239,7 @@ pub struct CopyProject {
 
 #[derive(Deserialize, ToSchema)]
 pub struct SetShares {
+    #[serde(deserialize_with = "whole::vec_i64")]
     pub group_ids: Vec<i64>,
 }
 
@@ -335,5 +378,49 @@ impl BackpackQuery {
             request.after = Some(offset);
         }
         Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_may_be_spelled_as_whole_floats() {
+        let update = |json: &str| {
+            serde_json::from_str::<UpdateProject>(json)
+                .map(|u| u.version)
+                .ok()
+        };
+        assert_eq!(update(r#"{"version": 3}"#), Some(Some(3)));
+        assert_eq!(update(r#"{"version": 3.0}"#), Some(Some(3)));
+        assert_eq!(update(r#"{"version": 3e0}"#), Some(Some(3)));
+        assert_eq!(update(r#"{"version": null}"#), Some(None));
+        assert_eq!(update("{}"), Some(None));
+        assert_eq!(update(r#"{"version": 3.5}"#), None);
+        assert_eq!(update(r#"{"version": "3"}"#), None);
+        assert_eq!(update(r#"{"version": 2147483648}"#), None);
+        assert_eq!(
+            update(r#"{"version": -2147483648.0}"#),
+            Some(Some(i32::MIN))
+        );
+        let shares = |json: &str| {
+            serde_json::from_str::<SetShares>(json)
+                .map(|s| s.group_ids)
+                .ok()
+        };
+        assert_eq!(
+            shares(r#"{"group_ids": [1, 2.0, -3]}"#),
+            Some(vec![1, 2, -3])
+        );
+        assert_eq!(
+            shares(r#"{"group_ids": [9223372036854775807]}"#),
+            Some(vec![i64::MAX])
+        );
+        assert_eq!(shares(r#"{"group_ids": [9223372036854775808]}"#), None);
+        assert_eq!(shares(r#"{"group_ids": [9.3e18]}"#), None);
+        assert_eq!(shares(r#"{"group_ids": [1.5]}"#), None);
+        assert_eq!(shares(r#"{"group_ids": null}"#), None);
+        assert_eq!(shares("{}"), None);
     }
 }
