@@ -3,8 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 use service::page::PageRequest;
-use utoipa::ToSchema;
+use utoipa::{PartialSchema, ToSchema};
 
+use crate::openapi::schemas::{
+    Cursor, DisplayNameOrNull, GroupIds, GroupText, Limit, Offset, ProjectJson, ProjectJsonOrNull,
+    RoleOrNull, Title, TitleOrNull, Username, VersionOrNull,
+};
 pub use crate::problem::ProblemDto;
 
 /// JSON has one kind of number: `2.0` is the integer 2, as JSON Schema (and
@@ -87,22 +91,33 @@ impl From<service::auth::User> for UserDto {
     }
 }
 
+/// A group the login makes the user a member of (created if missing).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupClaimDto {
+    /// The identity provider's name for the class.
+    #[schema(schema_with = GroupText::schema)]
     pub external_id: String,
+    #[schema(schema_with = GroupText::schema)]
     pub name: String,
 }
 
+/// `POST /auth/dev/login`.
 #[derive(Deserialize, ToSchema)]
 pub struct DevLoginRequest {
+    #[schema(schema_with = Username::schema)]
     pub username: String,
+    /// Default: the username.
     #[serde(default)]
+    #[schema(schema_with = DisplayNameOrNull::schema)]
     pub display_name: Option<String>,
     /// `teacher` or `student` (default `student`).
     #[serde(default)]
+    #[schema(schema_with = RoleOrNull::schema)]
     pub role: Option<String>,
+    /// The user's groups, exactly (at most 200).
     #[serde(default)]
+    #[schema(max_items = 200)]
     pub groups: Vec<GroupClaimDto>,
 }
 
@@ -120,11 +135,14 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1–100, default 20.
+    #[param(schema_with = Limit::schema)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = Cursor::schema)]
     pub cursor: Option<String>,
 }
 
@@ -213,9 +231,10 @@ impl From<service::projects::Version> for VersionDto {
 pub struct CreateProject {
     /// 1–200 characters (trimmed), no control characters. Required: a
     /// missing, `null` or non-string title is 400 `invalid_input`.
+    #[schema(schema_with = Title::schema)]
     pub title: String,
     /// The Scratch project JSON (an object), stored byte for byte.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = ProjectJson::schema)]
     pub body: Box<serde_json::value::RawValue>,
 }
 
@@ -224,9 +243,11 @@ pub struct CreateProject {
 pub struct UpdateProject {
     /// The version the client read (or send `If-Match: "<version>"`).
     #[serde(default, deserialize_with = "whole::opt_i32")]
+    #[schema(schema_with = VersionOrNull::schema)]
     pub version: Option<i32>,
+    #[schema(schema_with = TitleOrNull::schema)]
     pub title: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = ProjectJsonOrNull::schema)]
     pub body: Option<Box<serde_json::value::RawValue>>,
 }
 
@@ -234,12 +255,16 @@ pub struct UpdateProject {
 #[derive(Deserialize, ToSchema, Default)]
 pub struct CopyProject {
     /// Default: the source's title.
+    #[schema(schema_with = TitleOrNull::schema)]
     pub title: Option<String>,
 }
 
+/// `PUT /api/v1/projects/{id}/shares`.
 #[derive(Deserialize, ToSchema)]
 pub struct SetShares {
+    /// The groups to share with (the caller must be a teacher in each).
     #[serde(deserialize_with = "whole::vec_i64")]
+    #[schema(schema_with = GroupIds::schema)]
     pub group_ids: Vec<i64>,
 }
 
@@ -249,6 +274,7 @@ pub struct SharesDto {
     pub group_ids: Vec<i64>,
 }
 
+/// Whose projects a list shows.
 #[derive(Deserialize, ToSchema, Clone, Copy, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ScopeParam {
@@ -258,12 +284,16 @@ pub enum ScopeParam {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListProjectsQuery {
     /// `mine` (default) or `shared` (shared with my groups).
+    #[param(inline)]
     pub scope: Option<ScopeParam>,
     /// 1–100, default 20.
+    #[param(schema_with = Limit::schema)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = Cursor::schema)]
     pub cursor: Option<String>,
 }
 
@@ -330,8 +360,10 @@ impl From<service::backpack::Item> for BackpackItemDto {
     }
 }
 
-/// `POST /api/v1/backpack`: body and thumbnail base64-encoded.
-#[derive(Deserialize, ToSchema)]
+/// `POST /api/v1/backpack`: body and thumbnail base64-encoded. Its schema
+/// ([`crate::openapi::schemas::new_backpack_item`]) also says which `mime`
+/// fits which `type`.
+#[derive(Deserialize)]
 pub struct NewBackpackItem {
     #[serde(rename = "type")]
     pub item_type: String,
@@ -340,6 +372,14 @@ pub struct NewBackpackItem {
     pub body: String,
     pub thumbnail: String,
 }
+
+impl PartialSchema for NewBackpackItem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::schemas::new_backpack_item()
+    }
+}
+
+impl ToSchema for NewBackpackItem {}
 
 impl From<NewBackpackItem> for service::backpack::NewItem {
     fn from(n: NewBackpackItem) -> Self {
@@ -354,12 +394,16 @@ impl From<NewBackpackItem> for service::backpack::NewItem {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BackpackQuery {
     /// 1–100, default 20.
+    #[param(schema_with = Limit::schema)]
     pub limit: Option<u32>,
     /// Items to skip (the editor pages by offset).
+    #[param(schema_with = Offset::schema)]
     pub offset: Option<u64>,
     /// The `next_cursor` of the previous page (an offset; same as `offset`).
+    #[param(schema_with = Cursor::schema)]
     pub cursor: Option<String>,
 }
 

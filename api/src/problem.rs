@@ -11,7 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use service::Code;
-use utoipa::ToSchema;
+use utoipa::{PartialSchema, ToSchema};
 
 /// The HTTP status of every problem code: one code, one status.
 pub fn status_of(code: Code) -> StatusCode {
@@ -61,12 +61,17 @@ pub struct Problem {
 pub struct ProblemDto {
     /// Always `about:blank`: the `code` says what went wrong.
     #[serde(rename = "type")]
+    #[schema(value_type = String, pattern = "^about:blank$")]
     pub kind: &'static str,
     /// The status's reason phrase.
     pub title: &'static str,
+    /// The HTTP status, again.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
+    /// For people; may change.
     pub detail: String,
     /// Stable snake_case error code.
+    #[schema(schema_with = crate::openapi::schemas::ProblemCode::schema)]
     pub code: &'static str,
     /// Data some codes carry (`current_version`, `limit`, `quota`).
     #[serde(flatten)]

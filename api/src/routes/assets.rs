@@ -6,9 +6,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use service::Code;
 
-use crate::dto::{AssetDto, ProblemDto};
+use crate::dto::AssetDto;
 use crate::extract::AuthUser;
 use crate::headers::stored_file;
+use crate::openapi::params::IfNoneMatchHeader;
+use crate::openapi::responses::{
+    BadRequest, Forbidden, NotFound, ServerError, TooLarge, Unauthenticated, Unavailable,
+};
+use crate::openapi::schemas::{AssetName as AssetNameSchema, Bytes, UploadName};
 use crate::problem::{too_large, Problem};
 use crate::state::AppState;
 use service::assets::{self, AssetName};
@@ -27,12 +32,15 @@ pub fn check_declared_length(req: &HttpRequest, limit: u64) -> Result<(), Proble
 }
 
 /// Upload an asset's raw bytes under its md5 name.
-#[utoipa::path(post, path = "/api/v1/assets/{name}", tag = "assets",
-    params(("name" = String, Path, description = "`{md5}.{ext}`")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = AssetDto), (status = 200, body = AssetDto, description = "already stored"),
-              (status = 400, body = ProblemDto, description = "invalid_asset_name, unsupported_asset_type, md5_mismatch"),
-              (status = 413, body = ProblemDto)))]
+#[utoipa::path(post, path = "/api/v1/assets/{name}", tag = "assets", operation_id = "upload_asset",
+    params(("name" = inline(UploadName), Path)),
+    request_body(content = inline(Option<Bytes>), content_type = "application/octet-stream",
+                 description = "The raw bytes (any `Content-Type`; none: an empty asset); their md5 must be the name's"),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = AssetDto, description = "stored by this request"),
+              (status = 200, body = AssetDto, description = "already stored (`created: false`)"),
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+              (status = 403, response = Forbidden), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn upload(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -77,10 +85,14 @@ fn body_error(err: actix_web::error::PayloadError) -> service::Error {
 }
 
 /// The asset's bytes, immutable and cacheable; `If-None-Match` → 304.
-#[utoipa::path(get, path = "/api/v1/assets/{name}", tag = "assets",
-    params(("name" = String, Path, description = "`{md5}.{ext}`")),
-    responses((status = 200, description = "the bytes"), (status = 304, description = "not modified"),
-              (status = 404, body = ProblemDto)))]
+#[utoipa::path(method(get, head), path = "/api/v1/assets/{name}", tag = "assets", operation_id = "download_asset",
+    params(("name" = inline(AssetNameSchema), Path), IfNoneMatchHeader),
+    responses((status = 200, description = "the bytes, cacheable forever", content(
+                  ("image/svg+xml"), ("image/png"), ("image/jpeg"), ("image/gif"), ("image/bmp"),
+                  ("audio/wav"), ("audio/mpeg"), ("application/x.scratch.sprite3"), ("application/json")),
+                headers(("ETag" = String, description = "`\"<md5>\"`"), ("Cache-Control" = String))),
+              (status = 304, description = "not modified"),
+              (status = 400, response = BadRequest), (status = 404, response = NotFound), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn download(
     state: web::Data<AppState>,
     req: HttpRequest,

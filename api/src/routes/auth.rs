@@ -6,11 +6,16 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use service::auth::{GroupClaim, LoginInput, NewSession};
 use service::Code;
 
-use crate::dto::{DevLoginRequest, LoginResponse, ProblemDto, UserDto};
+use crate::dto::{DevLoginRequest, LoginResponse, UserDto};
 use crate::extract::{session_token, SESSION_COOKIE};
+use crate::openapi::responses::{
+    BadRequest, Forbidden, NotFound, ServerError, TooLarge, TooManyRequests, Unavailable,
+};
+use crate::openapi::schemas::{AnyText, LocalPath};
 use crate::problem::Problem;
 use crate::redirect::is_same_origin_path;
 use crate::state::AppState;
+use utoipa::PartialSchema;
 
 /// The cookie that binds a started OIDC login to its browser (S4).
 pub const LOGIN_BINDING_COOKIE: &str = "cubby_login";
@@ -76,9 +81,14 @@ fn came_through_a_proxy(req: &HttpRequest) -> bool {
 }
 
 /// Log in as anyone, for development and tests. 404 unless `CUBBY_DEV_LOGIN=true`.
-#[utoipa::path(post, path = "/auth/dev/login", tag = "auth", request_body = DevLoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 400, body = ProblemDto),
-              (status = 404, body = ProblemDto), (status = 503, body = ProblemDto)))]
+#[utoipa::path(post, path = "/auth/dev/login", tag = "auth", operation_id = "dev_login",
+    request_body(content = DevLoginRequest, description = "JSON (read whatever the `Content-Type`)"),
+    responses((status = 200, body = LoginResponse, description = "logged in; also sets the `cubby_session` cookie",
+                headers(("Set-Cookie" = String, description = "`cubby_session=<token>`; HttpOnly; SameSite=Lax; Path=/"))),
+              (status = 400, response = BadRequest), (status = 403, response = Forbidden),
+              (status = 404, response = NotFound), (status = 413, response = TooLarge),
+              (status = 429, response = TooManyRequests), (status = 500, response = ServerError),
+              (status = 503, response = Unavailable)))]
 pub async fn dev_login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -112,8 +122,13 @@ pub async fn dev_login(
 /// when there was no session. With `?next=/path` (the home page's form) it
 /// answers 303: to the provider's end-session endpoint (RP-initiated logout,
 /// back to `next`) when OIDC offers one, else to `next`.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth",
-    responses((status = 204, description = "logged out")))]
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "logout", params(LogoutQuery),
+    security((), ("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "logged out (also without a session); the cookie is cleared"),
+              (status = 303, description = "logged out, to `next` (or the provider's end-session page)",
+                headers(("Location" = String))),
+              (status = 403, response = Forbidden), (status = 500, response = ServerError),
+              (status = 503, response = Unavailable)))]
 pub async fn logout(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -146,14 +161,19 @@ pub async fn logout(
     Ok(resp)
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogoutQuery {
+    /// Where to go afterwards (303): a path on this site; anything else is ignored (204).
+    #[param(schema_with = AnyText::schema)]
     next: Option<String>,
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoginQuery {
     /// Where to go after logging in: a path on this site (default `/`).
+    #[param(schema_with = LocalPath::schema)]
     return_to: Option<String>,
 }
 
@@ -164,10 +184,12 @@ fn oidc(state: &AppState) -> Result<&crate::oidc::Oidc, Problem> {
 
 /// Start an OIDC login: 302 to the identity provider (code flow, PKCE S256,
 /// `state`, `nonce`). 404 while OIDC is not configured.
-#[utoipa::path(get, path = "/auth/login", tag = "auth", params(LoginQuery),
-    responses((status = 302, description = "to the identity provider"),
-              (status = 400, body = ProblemDto, description = "return_to is not a path on this site"),
-              (status = 404, body = ProblemDto, description = "OIDC is not configured")))]
+#[utoipa::path(get, path = "/auth/login", tag = "auth", operation_id = "oidc_login", params(LoginQuery),
+    responses((status = 302, description = "to the identity provider; sets the `cubby_login` cookie that binds the login to this browser",
+                headers(("Location" = String), ("Set-Cookie" = String))),
+              (status = 400, response = BadRequest), (status = 404, response = NotFound),
+              (status = 429, response = TooManyRequests), (status = 500, response = ServerError),
+              (status = 503, response = Unavailable)))]
 pub async fn oidc_login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -198,9 +220,16 @@ pub async fn oidc_login(
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The authorization code.
+    #[param(schema_with = AnyText::schema)]
     code: Option<String>,
+    /// The login state `/auth/login` began (used once).
+    #[param(schema_with = AnyText::schema)]
     state: Option<String>,
+    /// Set when the provider ended the login.
+    #[param(schema_with = AnyText::schema)]
     error: Option<String>,
 }
 
@@ -210,9 +239,12 @@ pub struct CallbackQuery {
 /// `return_to` with the session cookie. The login-binding cookie is cleared
 /// once its login state is consumed (a stray callback with a wrong state
 /// leaves the browser's own login pending).
-#[utoipa::path(get, path = "/auth/callback", tag = "auth", params(CallbackQuery),
-    responses((status = 302, description = "logged in, to return_to"),
-              (status = 400, body = ProblemDto, description = "invalid_state, login_refused")))]
+#[utoipa::path(get, path = "/auth/callback", tag = "auth", operation_id = "oidc_callback", params(CallbackQuery),
+    responses((status = 302, description = "logged in, to return_to; sets the `cubby_session` cookie and clears `cubby_login`",
+                headers(("Location" = String), ("Set-Cookie" = String))),
+              (status = 400, response = BadRequest), (status = 404, response = NotFound),
+              (status = 429, response = TooManyRequests), (status = 500, response = ServerError),
+              (status = 503, response = Unavailable)))]
 pub async fn oidc_callback(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -3,21 +3,25 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::dto::{ProblemDto, StatusDto};
+use crate::dto::StatusDto;
+use crate::openapi::responses::{ServerError, Unavailable};
 use crate::problem::Problem;
 use crate::redact::redact;
 use crate::state::AppState;
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, body = StatusDto)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    responses((status = 200, body = StatusDto, description = "`{\"status\": \"ok\"}`"),
+              (status = 500, response = ServerError)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(StatusDto { status: "ok" })
 }
 
 /// The database and the blob store answer.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, body = StatusDto), (status = 503, body = ProblemDto)))]
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
+    responses((status = 200, body = StatusDto, description = "`{\"status\": \"ready\"}`"),
+              (status = 500, response = ServerError),
+              (status = 503, response = Unavailable)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     if let Err(err) = service::db::ping(&state.ctx.db).await {
         tracing::warn!(error = %err, "readiness check failed: database");
@@ -48,8 +52,9 @@ fn not_ready(detail: &str) -> Problem {
 
 /// Prometheus text format: requests by route and status, latency histogram,
 /// transaction retries, conflicts and give-ups.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
+              (status = 500, response = ServerError)))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -17,12 +17,17 @@ use serde::Deserialize;
 
 use crate::extract::{current_user, session_token};
 use crate::headers::html_page;
+use crate::openapi::responses::{
+    BadRequest, Forbidden, NotFound, ServerError, TooManyRequests, Unauthenticated, Unavailable,
+};
+use crate::openapi::schemas::{AnyInt64, GroupList, Html, Id, Role, Username};
 use crate::problem::Problem;
 use crate::routes::auth::{dev_login_session, login_cookie};
 use crate::state::AppState;
 use service::auth::{GroupClaim, User};
 use service::page::PageRequest;
 use service::projects::{self, Project, Scope};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 /// The logged-in user, or `None` (a bad or expired token is just "logged out" here).
 async fn viewer(state: &AppState, req: &HttpRequest) -> Option<User> {
@@ -106,6 +111,10 @@ fn project_rows(projects: &[Project], editor: bool, can_copy: bool) -> Markup {
 }
 
 /// `GET /`: the home page.
+#[utoipa::path(get, path = "/", tag = "pages", operation_id = "home",
+    security((), ("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "logged out: the login page; logged in: my projects and my classes'", content_type = "text/html", body = inline(Html)),
+              (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
     let editor = editor_installed(&state);
     let Some(user) = viewer(&state, &req).await else {
@@ -161,12 +170,16 @@ fn login_form(state: &AppState) -> Markup {
     }
 }
 
-#[derive(Deserialize)]
+/// The home page's development login form.
+#[derive(Deserialize, ToSchema)]
 pub struct DevLoginForm {
+    #[schema(schema_with = Username::schema)]
     username: String,
     #[serde(default)]
+    #[schema(schema_with = Role::schema)]
     role: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = GroupList::schema)]
     groups: String,
 }
 
@@ -178,6 +191,12 @@ fn see_other(location: &str) -> HttpResponse {
 
 /// `POST /auth/dev/form`: the home page's dev login (same service call as
 /// `POST /auth/dev/login`), then back to `/`.
+#[utoipa::path(post, path = "/auth/dev/form", tag = "pages", operation_id = "dev_login_form",
+    request_body(content = DevLoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "logged in, back to `/` with the `cubby_session` cookie",
+                headers(("Location" = String), ("Set-Cookie" = String))),
+              (status = 400, response = BadRequest), (status = 403, response = Forbidden),
+              (status = 404, response = NotFound), (status = 429, response = TooManyRequests), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn dev_login_form(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -203,6 +222,12 @@ pub async fn dev_login_form(
 }
 
 /// `POST /home/copy/{id}`: copy a project, then back to the home page.
+#[utoipa::path(post, path = "/home/copy/{id}", tag = "pages", operation_id = "home_copy",
+    params(("id" = inline(Id), Path, description = "The project id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 303, description = "copied, back to `/`", headers(("Location" = String))),
+              (status = 401, response = Unauthenticated), (status = 403, response = Forbidden),
+              (status = 404, response = NotFound), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn copy(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -215,12 +240,22 @@ pub async fn copy(
     Ok(see_other("/"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EditorQuery {
+    /// The project to open (none: a new one).
+    #[param(schema_with = AnyInt64::schema)]
     project: Option<i64>,
 }
 
 /// `GET /editor?project={id}`: the stock Scratch editor on that project.
+#[utoipa::path(get, path = "/editor", tag = "pages", operation_id = "editor", params(EditorQuery),
+    security((), ("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "the Scratch editor on the project", content_type = "text/html", body = inline(Html)),
+              (status = 302, description = "logged out: to `/`", headers(("Location" = String))),
+              (status = 400, response = BadRequest),
+              (status = 404, description = "the editor is not installed: a page that says how", content_type = "text/html", body = inline(Html)),
+              (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn editor(
     state: web::Data<AppState>,
     req: HttpRequest,

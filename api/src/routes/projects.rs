@@ -7,11 +7,17 @@ use serde::de::DeserializeOwned;
 use service::Code;
 
 use crate::dto::{
-    CopyProject, CreateProject, ListProjectsQuery, Page, PageQuery, ProblemDto, ProjectDto,
-    ScopeParam, SetShares, SharesDto, UpdateProject, VersionDto,
+    CopyProject, CreateProject, ListProjectsQuery, Page, PageQuery, ProjectDto, ScopeParam,
+    SetShares, SharesDto, UpdateProject, VersionDto,
 };
 use crate::extract::{AuthUser, IdempotencyKey, IfMatch};
 use crate::headers::stored_file;
+use crate::openapi::params::{IdempotencyHeader, IfMatchHeader};
+use crate::openapi::responses::{
+    BadRequest, Conflict, Forbidden, NotFound, ServerError, TooLarge, Unauthenticated, Unavailable,
+    UnsupportedMediaType, VersionRequired,
+};
+use crate::openapi::schemas::{Id, ProjectJson, Version};
 use crate::problem::{json_body_error, Problem};
 use crate::state::AppState;
 use service::projects::{self, Precondition, Scope, Update};
@@ -43,11 +49,14 @@ fn page_json<T, D: serde::Serialize>(
 }
 
 /// Create a project.
-#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProject,
-    params(("Idempotency-Key" = Option<String>, Header, description = "replay-safe retries")),
-    responses((status = 201, body = ProjectDto), (status = 400, body = ProblemDto),
-              (status = 403, body = ProblemDto, description = "quota_exceeded"),
-              (status = 413, body = ProblemDto)))]
+#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", operation_id = "create_project",
+    request_body = CreateProject, params(IdempotencyHeader), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = ProjectDto, description = "created, version 1",
+                headers(("Location" = String, description = "`/api/v1/projects/{id}`"),
+                        ("ETag" = String, description = "`\"1\"`"))),
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+              (status = 403, response = Forbidden), (status = 413, response = TooLarge),
+              (status = 415, response = UnsupportedMediaType), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn create(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -64,8 +73,10 @@ pub async fn create(
 }
 
 /// List my projects, or those shared with my groups; newest first.
-#[utoipa::path(get, path = "/api/v1/projects", tag = "projects", params(ListProjectsQuery),
-    responses((status = 200, body = Page<ProjectDto>), (status = 400, body = ProblemDto)))]
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects", operation_id = "list_projects",
+    params(ListProjectsQuery), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Page<ProjectDto>), (status = 400, response = BadRequest),
+              (status = 401, response = Unauthenticated), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn list(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -80,8 +91,10 @@ pub async fn list(
 }
 
 /// A project.
-#[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "projects",
-    responses((status = 200, body = ProjectDto), (status = 404, body = ProblemDto)))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "projects", operation_id = "get_project",
+    params(("id" = inline(Id), Path, description = "The project id")), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ProjectDto, headers(("ETag" = String, description = "`\"<version>\"`"))),
+              (status = 401, response = Unauthenticated), (status = 404, response = NotFound), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn get(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -94,9 +107,11 @@ pub async fn get(
 }
 
 /// The project JSON exactly as last saved.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/body", tag = "projects",
-    responses((status = 200, description = "the project JSON", content_type = "application/json"),
-              (status = 404, body = ProblemDto)))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}/body", tag = "projects", operation_id = "get_project_body",
+    params(("id" = inline(Id), Path, description = "The project id")), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "the project JSON exactly as saved", body = inline(ProjectJson),
+                headers(("ETag" = String, description = "`\"<version>\"`"))),
+              (status = 401, response = Unauthenticated), (status = 404, response = NotFound), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn body(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -110,12 +125,15 @@ pub async fn body(
 }
 
 /// Update title and/or body; needs the version read (`version` or `If-Match`).
-#[utoipa::path(put, path = "/api/v1/projects/{id}", tag = "projects", request_body = UpdateProject,
-    params(("If-Match" = Option<String>, Header, description = "\"<version>\"")),
-    responses((status = 200, body = ProjectDto), (status = 403, body = ProblemDto),
-              (status = 404, body = ProblemDto),
-              (status = 409, body = ProblemDto, description = "version_conflict, with current_version"),
-              (status = 428, body = ProblemDto, description = "version_required")))]
+#[utoipa::path(put, path = "/api/v1/projects/{id}", tag = "projects", operation_id = "update_project",
+    request_body = UpdateProject, params(("id" = inline(Id), Path, description = "The project id"), IfMatchHeader), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ProjectDto, description = "saved as the next version",
+                headers(("ETag" = String, description = "`\"<version>\"`"))),
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+              (status = 403, response = Forbidden), (status = 404, response = NotFound),
+              (status = 409, response = Conflict), (status = 413, response = TooLarge),
+              (status = 415, response = UnsupportedMediaType), (status = 428, response = VersionRequired),
+              (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn update(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -145,9 +163,10 @@ pub async fn update(
 }
 
 /// Delete a project; afterwards it is 404 for everyone.
-#[utoipa::path(delete, path = "/api/v1/projects/{id}", tag = "projects",
-    responses((status = 204, description = "deleted"), (status = 403, body = ProblemDto),
-              (status = 404, body = ProblemDto)))]
+#[utoipa::path(delete, path = "/api/v1/projects/{id}", tag = "projects", operation_id = "delete_project",
+    params(("id" = inline(Id), Path, description = "The project id")), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "deleted"), (status = 401, response = Unauthenticated),
+              (status = 403, response = Forbidden), (status = 404, response = NotFound), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn delete(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -158,10 +177,15 @@ pub async fn delete(
 }
 
 /// Copy (remix) a project the caller may read into a new one of theirs.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/copy", tag = "projects", request_body = CopyProject,
-    params(("Idempotency-Key" = Option<String>, Header, description = "replay-safe retries")),
-    responses((status = 201, body = ProjectDto), (status = 403, body = ProblemDto),
-              (status = 404, body = ProblemDto)))]
+#[utoipa::path(post, path = "/api/v1/projects/{id}/copy", tag = "projects", operation_id = "copy_project",
+    request_body(content = Option<CopyProject>, content_type = "application/json",
+                 description = "Optional: an empty body copies with the source's title"),
+    params(("id" = inline(Id), Path, description = "The project id"), IdempotencyHeader), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = ProjectDto, description = "the copy, version 1, parent_id the source",
+                headers(("Location" = String), ("ETag" = String))),
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+              (status = 403, response = Forbidden), (status = 404, response = NotFound),
+              (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn copy(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -183,9 +207,12 @@ pub async fn copy(
 }
 
 /// Replace the set of groups a project is shared with (teacher owners only).
-#[utoipa::path(put, path = "/api/v1/projects/{id}/shares", tag = "projects", request_body = SetShares,
-    responses((status = 200, body = SharesDto), (status = 403, body = ProblemDto),
-              (status = 404, body = ProblemDto)))]
+#[utoipa::path(put, path = "/api/v1/projects/{id}/shares", tag = "projects", operation_id = "set_shares",
+    request_body = SetShares, params(("id" = inline(Id), Path, description = "The project id")), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = SharesDto), (status = 400, response = BadRequest),
+              (status = 401, response = Unauthenticated), (status = 403, response = Forbidden),
+              (status = 404, response = NotFound), (status = 413, response = TooLarge),
+              (status = 415, response = UnsupportedMediaType), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn set_shares(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -200,8 +227,10 @@ pub async fn set_shares(
 }
 
 /// The kept versions, newest first.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/versions", tag = "projects", params(PageQuery),
-    responses((status = 200, body = Page<VersionDto>), (status = 404, body = ProblemDto)))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}/versions", tag = "projects", operation_id = "list_versions",
+    params(("id" = inline(Id), Path, description = "The project id"), PageQuery), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Page<VersionDto>), (status = 400, response = BadRequest),
+              (status = 401, response = Unauthenticated), (status = 404, response = NotFound), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn versions(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -214,8 +243,10 @@ pub async fn versions(
 
 /// One kept version's body; 404 once pruned.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/versions/{version}/body", tag = "projects",
-    responses((status = 200, description = "the project JSON", content_type = "application/json"),
-              (status = 404, body = ProblemDto)))]
+    operation_id = "get_version_body",
+    params(("id" = inline(Id), Path, description = "The project id"), ("version" = inline(Version), Path, description = "A kept version")), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "that version's project JSON exactly as saved", body = inline(ProjectJson)),
+              (status = 401, response = Unauthenticated), (status = 404, response = NotFound), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn version_body(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -229,8 +260,10 @@ pub async fn version_body(
 }
 
 /// Projects shared with a group (members only).
-#[utoipa::path(get, path = "/api/v1/groups/{id}/projects", tag = "projects", params(PageQuery),
-    responses((status = 200, body = Page<ProjectDto>), (status = 404, body = ProblemDto)))]
+#[utoipa::path(get, path = "/api/v1/groups/{id}/projects", tag = "projects", operation_id = "group_projects",
+    params(("id" = inline(Id), Path, description = "The group id"), PageQuery), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Page<ProjectDto>), (status = 400, response = BadRequest),
+              (status = 401, response = Unauthenticated), (status = 404, response = NotFound), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn group_projects(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,

@@ -12,6 +12,17 @@ use serde_json::json;
 use crate::dto::{BackpackQuery, NewBackpackItem};
 use crate::extract::{AuthUser, IdempotencyKey, IfMatch};
 use crate::headers::stored_file;
+use crate::openapi::params::{
+    IdempotencyHeader, IfMatchHeader, IfNoneMatchHeader, ScratchAssetSaved, ScratchBackpackItem,
+    ScratchCreated, ScratchDeleted, ScratchSaved,
+};
+use crate::openapi::responses::{
+    BadRequest, Conflict, Forbidden, NotFound, ServerError, TooLarge, Unauthenticated, Unavailable,
+};
+use crate::openapi::schemas::{
+    AnyInt64, AnyText, AssetName as AssetNameSchema, Bytes, Id, ProjectJson, Segment, TitleOrBlank,
+    UploadName, Version,
+};
 use crate::problem::{query_error, Problem};
 use crate::routes::assets as api_assets;
 use crate::routes::read_limited;
@@ -19,12 +30,17 @@ use crate::state::AppState;
 use service::assets::AssetName;
 use service::projects::{self, NewProject, Precondition, Update};
 use service::{backpack, Code, Error};
+use utoipa::{IntoParams, PartialSchema};
 
 fn body_limit(state: &AppState) -> u64 {
     state.ctx.settings.max_body_bytes
 }
 
 /// `GET /projects/{id}`: the project JSON.
+#[utoipa::path(get, path = "/projects/{id}", tag = "scratch", operation_id = "scratch_get_project",
+    params(("id" = inline(Id), Path, description = "The project id")), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "the project JSON as last saved", body = inline(ProjectJson)),
+              (status = 401, response = Unauthenticated), (status = 404, response = NotFound), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn get_project(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -36,15 +52,33 @@ pub async fn get_project(
         .body(bytes))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CreateQuery {
+    /// `1`: a copy of `original_id` (anything else: a new project).
+    #[param(schema_with = AnyText::schema)]
     is_copy: Option<String>,
+    /// `1`: a remix of `original_id`.
+    #[param(schema_with = AnyText::schema)]
     is_remix: Option<String>,
+    /// The project copied or remixed (it must be readable), recorded as `parent_id`.
+    #[param(schema_with = AnyInt64::schema)]
     original_id: Option<String>,
+    /// The new project's title (blank: `Untitled`).
+    #[param(schema_with = TitleOrBlank::schema)]
     title: Option<String>,
 }
 
 /// `POST /projects/` (new, or `?is_copy=1` / `?is_remix=1&original_id=&title=`).
+#[utoipa::path(post, path = "/projects/", tag = "scratch", operation_id = "scratch_create_project",
+    params(CreateQuery, IdempotencyHeader),
+    request_body(content = inline(ProjectJson), content_type = "application/json",
+                 description = "The project JSON (read whatever the `Content-Type`)"),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ScratchCreated, description = "created (exactly 200, as the editor expects)"),
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+              (status = 403, response = Forbidden), (status = 404, response = NotFound),
+              (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn create_project(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -77,14 +111,26 @@ pub async fn create_project(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SaveQuery {
+    /// Save only on top of this version (409 when stale); or send `If-Match`.
+    #[param(schema_with = Version::schema)]
     version: Option<i32>,
 }
 
 /// `PUT /projects/{id}`: conditional with `?version=` or `If-Match`;
 /// otherwise saved on top of the latest version (the overwritten one stays
 /// in the history).
+#[utoipa::path(put, path = "/projects/{id}", tag = "scratch", operation_id = "scratch_save_project",
+    params(("id" = inline(Id), Path, description = "The project id"), SaveQuery, IfMatchHeader),
+    request_body(content = inline(ProjectJson), content_type = "application/json",
+                 description = "The project JSON (read whatever the `Content-Type`)"),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ScratchSaved, description = "saved (exactly 200, as the editor expects)"),
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+              (status = 403, response = Forbidden), (status = 404, response = NotFound),
+              (status = 409, response = Conflict), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn save_project(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -107,7 +153,16 @@ pub async fn save_project(
     })))
 }
 
-/// `GET /assets/internalapi/asset/{md5}.{ext}/get/` and `GET /assets/{md5}.{ext}`.
+/// `GET /assets/internalapi/asset/{md5}.{ext}/get/` and `GET /assets/{md5}.{ext}`
+/// (the document lists the first as an alias of the second).
+#[utoipa::path(method(get, head), path = "/assets/{name}", tag = "scratch", operation_id = "scratch_get_asset",
+    params(("name" = inline(AssetNameSchema), Path, description = "`{md5}.{ext}`; any other name is 404"),
+           IfNoneMatchHeader),
+    responses((status = 200, description = "the bytes, as from /api/v1/assets", content(
+                  ("image/svg+xml"), ("image/png"), ("image/jpeg"), ("image/gif"), ("image/bmp"),
+                  ("audio/wav"), ("audio/mpeg"), ("application/x.scratch.sprite3"), ("application/json")),
+                headers(("ETag" = String), ("Cache-Control" = String))),
+              (status = 304, description = "not modified"), (status = 404, response = NotFound), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn get_asset(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -120,6 +175,14 @@ pub async fn get_asset(
 }
 
 /// `POST /assets/{md5}.{ext}`: raw bytes, no Content-Type; 200 also for a re-upload.
+#[utoipa::path(post, path = "/assets/{name}", tag = "scratch", operation_id = "scratch_post_asset",
+    params(("name" = inline(UploadName), Path)),
+    request_body(content = inline(Option<Bytes>), content_type = "application/octet-stream",
+                 description = "The raw bytes (any `Content-Type`; none: an empty asset); their md5 must be the name's"),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ScratchAssetSaved, description = "stored (also when it already was)"),
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+              (status = 403, response = Forbidden), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn post_asset(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -155,6 +218,18 @@ fn scratch_item(item: backpack::Item) -> serde_json::Value {
 
 /// `GET /backpack/{username}?limit&offset` (only the owner), or
 /// `GET /backpack/{md5}.{ext}`: a body or thumbnail named in an item.
+#[utoipa::path(get, path = "/backpack/{username}", tag = "scratch", operation_id = "scratch_backpack_get",
+    params(("username" = inline(Segment), Path,
+            description = "The caller's username (the listing), or `{md5}.{ext}` of a body or thumbnail (the file, no login)"),
+           BackpackQuery, IfNoneMatchHeader),
+    security((), ("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "the caller's items, newest first (exactly 200); or the file", content(
+                  (Vec<ScratchBackpackItem> = "application/json"),
+                  ("image/svg+xml"), ("image/png"), ("image/jpeg"), ("image/gif"), ("image/bmp"),
+                  ("audio/wav"), ("audio/mpeg"), ("application/x.scratch.sprite3"))),
+              (status = 304, description = "not modified (a file)"),
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+              (status = 403, response = Forbidden), (status = 404, response = NotFound), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn backpack_get(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -172,6 +247,13 @@ pub async fn backpack_get(
 }
 
 /// `POST /backpack/{username}`: exactly 200 and the new item.
+#[utoipa::path(post, path = "/backpack/{username}", tag = "scratch", operation_id = "scratch_backpack_add",
+    params(("username" = inline(Segment), Path, description = "The caller's username"), IdempotencyHeader),
+    request_body(content = NewBackpackItem, description = "JSON (read whatever the `Content-Type`)"),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ScratchBackpackItem, description = "added (exactly 200)"),
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
+              (status = 403, response = Forbidden), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn backpack_add(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -185,6 +267,13 @@ pub async fn backpack_add(
 }
 
 /// `DELETE /backpack/{username}/{id}`: exactly 200 `{"ok": true}`.
+#[utoipa::path(delete, path = "/backpack/{username}/{id}", tag = "scratch", operation_id = "scratch_backpack_delete",
+    params(("username" = inline(Segment), Path, description = "The caller's username"),
+           ("id" = inline(Id), Path, description = "The item id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ScratchDeleted, description = "deleted (exactly 200)"),
+              (status = 401, response = Unauthenticated), (status = 403, response = Forbidden),
+              (status = 404, response = NotFound), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn backpack_delete(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,

@@ -195,6 +195,74 @@ async fn errors_are_problem_json(db: TestDb) {
     assert!(metrics.contains("cubby_tx_giveups_total{op=\"login\"}"));
 }
 
+/// Every route the server serves, with its methods, as the OpenAPI
+/// document must list it (`/__test/panic` is test-only and not in it).
+const ROUTES: &[(&str, &[&str])] = &[
+    ("/healthz", &["get"]),
+    ("/readyz", &["get"]),
+    ("/metrics", &["get"]),
+    ("/api/v1/openapi.json", &["get"]),
+    ("/auth/dev/login", &["post"]),
+    ("/auth/logout", &["post"]),
+    ("/auth/login", &["get"]),
+    ("/auth/callback", &["get"]),
+    ("/api/v1/me", &["get"]),
+    ("/api/v1/groups", &["get"]),
+    ("/api/v1/groups/{id}/projects", &["get"]),
+    ("/api/v1/projects", &["get", "post"]),
+    ("/api/v1/projects/{id}", &["get", "put", "delete"]),
+    ("/api/v1/projects/{id}/body", &["get"]),
+    ("/api/v1/projects/{id}/versions", &["get"]),
+    ("/api/v1/projects/{id}/versions/{version}/body", &["get"]),
+    ("/api/v1/projects/{id}/copy", &["post"]),
+    ("/api/v1/projects/{id}/shares", &["put"]),
+    ("/api/v1/assets/{name}", &["get", "head", "post"]),
+    ("/api/v1/backpack", &["get", "post"]),
+    ("/api/v1/backpack/{id}", &["delete"]),
+    ("/projects/", &["post"]),
+    ("/projects", &["post"]),
+    ("/projects/{id}", &["get", "put"]),
+    ("/assets/internalapi/asset/{name}/get/", &["get", "head"]),
+    ("/assets/{name}", &["get", "head", "post"]),
+    ("/backpack/{username}", &["get", "post"]),
+    ("/backpack/{username}/{id}", &["delete"]),
+    ("/", &["get"]),
+    ("/editor", &["get"]),
+    ("/auth/dev/form", &["post"]),
+    ("/home/copy/{id}", &["post"]),
+];
+
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// The value a JSON pointer like `#/components/responses/NotFound` names.
+fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
+    let pointer = reference.strip_prefix('#')?;
+    doc.pointer(pointer)
+}
+
+/// Every `$ref` in `value`, with where it was found.
+fn refs(value: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                if key == "$ref" {
+                    out.push((at.to_owned(), v.as_str().unwrap_or_default().to_owned()));
+                } else {
+                    refs(v, &format!("{at}/{key}"), out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                refs(v, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
 #[tokio::test]
 async fn openapi_document_lists_every_route() {
     let db = TestDb::create(tests::Backend::Sqlite).await.unwrap();
@@ -207,49 +275,131 @@ async fn openapi_document_lists_every_route() {
         "{}",
         doc["openapi"]
     );
-    let routes = [
-        ("/healthz", "get"),
-        ("/readyz", "get"),
-        ("/metrics", "get"),
-        ("/api/v1/openapi.json", "get"),
-        ("/auth/dev/login", "post"),
-        ("/auth/logout", "post"),
-        ("/auth/login", "get"),
-        ("/auth/callback", "get"),
-        ("/api/v1/me", "get"),
-        ("/api/v1/groups", "get"),
-        ("/api/v1/groups/{id}/projects", "get"),
-        ("/api/v1/projects", "get"),
-        ("/api/v1/projects", "post"),
-        ("/api/v1/projects/{id}", "get"),
-        ("/api/v1/projects/{id}", "put"),
-        ("/api/v1/projects/{id}", "delete"),
-        ("/api/v1/projects/{id}/body", "get"),
-        ("/api/v1/projects/{id}/versions", "get"),
-        ("/api/v1/projects/{id}/versions/{version}/body", "get"),
-        ("/api/v1/projects/{id}/copy", "post"),
-        ("/api/v1/projects/{id}/shares", "put"),
-        ("/api/v1/assets/{name}", "get"),
-        ("/api/v1/assets/{name}", "post"),
-        ("/api/v1/backpack", "get"),
-        ("/api/v1/backpack", "post"),
-        ("/api/v1/backpack/{id}", "delete"),
-    ];
-    for (path, method) in routes {
-        assert!(
-            doc["paths"][path][method].is_object(),
-            "{method} {path} missing from OpenAPI"
-        );
+    for (path, methods) in ROUTES {
+        for method in *methods {
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} missing from OpenAPI"
+            );
+        }
     }
-    let documented: usize = doc["paths"]
+    let documented: Vec<(String, String)> = doc["paths"]
         .as_object()
         .unwrap()
-        .values()
-        .map(|ops| ops.as_object().unwrap().len())
-        .sum();
+        .iter()
+        .flat_map(|(path, item)| {
+            METHODS
+                .iter()
+                .filter(|m| item[**m].is_object())
+                .map(move |m| (path.clone(), (*m).to_owned()))
+        })
+        .collect();
+    let listed: usize = ROUTES.iter().map(|(_, methods)| methods.len()).sum();
     assert_eq!(
-        documented,
-        routes.len(),
-        "every documented operation is listed here"
+        documented.len(),
+        listed,
+        "every documented operation is listed here: {documented:?}"
     );
+}
+
+/// Every `$ref` of the document resolves inside it.
+#[tokio::test]
+async fn openapi_document_has_no_dangling_reference() {
+    let db = TestDb::create(tests::Backend::Sqlite).await.unwrap();
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let (_, doc) = api.get("/api/v1/openapi.json", None).await;
+    let mut found = Vec::new();
+    refs(&doc, "#", &mut found);
+    assert!(
+        found
+            .iter()
+            .any(|(_, r)| r.starts_with("#/components/responses/")),
+        "the shared error responses are referenced"
+    );
+    let dangling: Vec<_> = found
+        .iter()
+        .filter(|(_, r)| resolve(&doc, r).is_none())
+        .collect();
+    assert!(dangling.is_empty(), "unresolvable: {dangling:?}");
+}
+
+/// Every operation documents its errors as `application/problem+json`, and
+/// every error response it documents is one: a client generated from the
+/// document knows the body of each failure.
+#[tokio::test]
+async fn openapi_errors_are_problem_json() {
+    let db = TestDb::create(tests::Backend::Sqlite).await.unwrap();
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let (_, doc) = api.get("/api/v1/openapi.json", None).await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            let Some(op) = item.get(*method) else {
+                continue;
+            };
+            let responses = op["responses"].as_object().unwrap();
+            let mut problems = 0;
+            for (status, response) in responses {
+                let response = match response["$ref"].as_str() {
+                    Some(r) => resolve(&doc, r).unwrap_or(&Value::Null),
+                    None => response,
+                };
+                // An HTML page is the editor's own 404; every other error is problem+json.
+                let is_error = status.starts_with('4') || status.starts_with('5');
+                let content = &response["content"];
+                if is_error && content["text/html"].is_null() {
+                    assert!(
+                        content["application/problem+json"]["schema"].is_object(),
+                        "{method} {path} {status} is not problem+json: {response}"
+                    );
+                    problems += 1;
+                }
+            }
+            assert!(problems > 0, "{method} {path} documents no error response");
+        }
+    }
+}
+
+/// A 405 names the allowed methods (RFC 9110), and they are the methods the
+/// document lists for the path.
+#[tokio::test]
+async fn unsupported_methods_answer_405_with_the_documented_allow() {
+    let db = TestDb::create(tests::Backend::Sqlite).await.unwrap();
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let (_, doc) = api.get("/api/v1/openapi.json", None).await;
+    let md5 = "0123456789abcdef0123456789abcdef";
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let url = path
+            .replace("{id}", "1")
+            .replace("{version}", "1")
+            .replace("{username}", "someone")
+            .replace("{name}", &format!("{md5}.svg"));
+        let resp = api
+            .http
+            .request(reqwest::Method::OPTIONS, api.url(&url))
+            .send()
+            .await
+            .unwrap();
+        let allow = resp
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        expect_problem(resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+        let mut allowed: Vec<String> = allow
+            .split(',')
+            .map(|m| m.trim().to_ascii_lowercase())
+            .collect();
+        allowed.sort();
+        let mut documented: Vec<String> = METHODS
+            .iter()
+            .filter(|m| item[**m].is_object())
+            .map(|m| (*m).to_owned())
+            .collect();
+        documented.sort();
+        assert_eq!(allowed, documented, "OPTIONS {url}: Allow: {allow}");
+    }
 }
