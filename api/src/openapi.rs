@@ -20,8 +20,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{assets, auth, backpack, me, ops, pages, projects, scratch};
 use responses::{
-    BadRequest, Conflict, Forbidden, NotFound, ServerError, TooLarge, TooManyRequests,
-    Unauthenticated, Unavailable, UnsupportedMediaType, VersionRequired,
+    BadRequest, Conflict, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge,
+    TooManyRequests, Unauthenticated, Unavailable, UnsupportedMediaType, VersionRequired,
 };
 
 #[derive(OpenApi)]
@@ -45,7 +45,7 @@ use responses::{
         pages::home, pages::editor, pages::dev_login_form, pages::copy,
     ),
     components(schemas(crate::problem::ProblemDto), responses(
-        BadRequest, Unauthenticated, Forbidden, NotFound, Conflict, TooLarge,
+        BadRequest, Unauthenticated, Forbidden, NotFound, RequestTimeout, Conflict, TooLarge,
         UnsupportedMediaType, VersionRequired, TooManyRequests, ServerError, Unavailable,
     )),
     modifiers(&Security, &Aliases),

@@ -71,6 +71,10 @@ responses! {
     NotFound => problem(
         "`not_found`: it does not exist, or the caller may not know that it does.",
     );
+    /// 408.
+    RequestTimeout => problem(
+        "`request_timeout`: the body did not arrive within `CUBBY_BODY_TIMEOUT_SECS`.",
+    );
     /// 409.
     Conflict => problem(
         "`version_conflict`: someone saved first; `current_version` says what to re-read.",

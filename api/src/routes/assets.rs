@@ -11,7 +11,8 @@ use crate::extract::AuthUser;
 use crate::headers::stored_file;
 use crate::openapi::params::IfNoneMatchHeader;
 use crate::openapi::responses::{
-    BadRequest, Forbidden, NotFound, ServerError, TooLarge, Unauthenticated, Unavailable,
+    BadRequest, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge, Unauthenticated,
+    Unavailable,
 };
 use crate::openapi::schemas::{AssetName as AssetNameSchema, Bytes, UploadName};
 use crate::problem::{too_large, Problem};
@@ -40,7 +41,7 @@ pub fn check_declared_length(req: &HttpRequest, limit: u64) -> Result<(), Proble
     responses((status = 201, body = AssetDto, description = "stored by this request"),
               (status = 200, body = AssetDto, description = "already stored (`created: false`)"),
               (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
-              (status = 403, response = Forbidden), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
+              (status = 403, response = Forbidden), (status = 408, response = RequestTimeout), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn upload(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,

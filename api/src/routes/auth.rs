@@ -9,7 +9,8 @@ use service::Code;
 use crate::dto::{DevLoginRequest, LoginResponse, UserDto};
 use crate::extract::{session_token, SESSION_COOKIE};
 use crate::openapi::responses::{
-    BadRequest, Forbidden, NotFound, ServerError, TooLarge, TooManyRequests, Unavailable,
+    BadRequest, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge, TooManyRequests,
+    Unavailable,
 };
 use crate::openapi::schemas::{AnyText, LocalPath};
 use crate::problem::Problem;
@@ -86,7 +87,7 @@ fn came_through_a_proxy(req: &HttpRequest) -> bool {
     responses((status = 200, body = LoginResponse, description = "logged in; also sets the `cubby_session` cookie",
                 headers(("Set-Cookie" = String, description = "`cubby_session=<token>`; HttpOnly; SameSite=Lax; Path=/"))),
               (status = 400, response = BadRequest), (status = 403, response = Forbidden),
-              (status = 404, response = NotFound), (status = 413, response = TooLarge),
+              (status = 404, response = NotFound), (status = 408, response = RequestTimeout), (status = 413, response = TooLarge),
               (status = 429, response = TooManyRequests), (status = 500, response = ServerError),
               (status = 503, response = Unavailable)))]
 pub async fn dev_login(

@@ -6,8 +6,8 @@ use crate::dto::{BackpackItemDto, BackpackQuery, NewBackpackItem, Page};
 use crate::extract::{AuthUser, IdempotencyKey};
 use crate::openapi::params::IdempotencyHeader;
 use crate::openapi::responses::{
-    BadRequest, Forbidden, NotFound, ServerError, TooLarge, Unauthenticated, Unavailable,
-    UnsupportedMediaType,
+    BadRequest, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge, Unauthenticated,
+    Unavailable, UnsupportedMediaType,
 };
 use crate::openapi::schemas::Id;
 use crate::problem::Problem;
@@ -33,7 +33,7 @@ pub async fn list(
     request_body = NewBackpackItem, params(IdempotencyHeader), security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = BackpackItemDto), (status = 400, response = BadRequest),
               (status = 401, response = Unauthenticated), (status = 403, response = Forbidden),
-              (status = 413, response = TooLarge), (status = 415, response = UnsupportedMediaType),
+              (status = 408, response = RequestTimeout), (status = 413, response = TooLarge), (status = 415, response = UnsupportedMediaType),
               (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn add(
     state: web::Data<AppState>,

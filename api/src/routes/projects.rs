@@ -14,8 +14,8 @@ use crate::extract::{AuthUser, IdempotencyKey, IfMatch};
 use crate::headers::stored_file;
 use crate::openapi::params::{IdempotencyHeader, IfMatchHeader};
 use crate::openapi::responses::{
-    BadRequest, Conflict, Forbidden, NotFound, ServerError, TooLarge, Unauthenticated, Unavailable,
-    UnsupportedMediaType, VersionRequired,
+    BadRequest, Conflict, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge,
+    Unauthenticated, Unavailable, UnsupportedMediaType, VersionRequired,
 };
 use crate::openapi::schemas::{Id, ProjectJson, Version};
 use crate::problem::{json_body_error, Problem};
@@ -55,7 +55,7 @@ fn page_json<T, D: serde::Serialize>(
                 headers(("Location" = String, description = "`/api/v1/projects/{id}`"),
                         ("ETag" = String, description = "`\"1\"`"))),
               (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
-              (status = 403, response = Forbidden), (status = 413, response = TooLarge),
+              (status = 403, response = Forbidden), (status = 408, response = RequestTimeout), (status = 413, response = TooLarge),
               (status = 415, response = UnsupportedMediaType), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -131,7 +131,7 @@ pub async fn body(
                 headers(("ETag" = String, description = "`\"<version>\"`"))),
               (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
               (status = 403, response = Forbidden), (status = 404, response = NotFound),
-              (status = 409, response = Conflict), (status = 413, response = TooLarge),
+              (status = 409, response = Conflict), (status = 408, response = RequestTimeout), (status = 413, response = TooLarge),
               (status = 415, response = UnsupportedMediaType), (status = 428, response = VersionRequired),
               (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn update(
@@ -185,7 +185,7 @@ pub async fn delete(
                 headers(("Location" = String), ("ETag" = String))),
               (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
               (status = 403, response = Forbidden), (status = 404, response = NotFound),
-              (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
+              (status = 408, response = RequestTimeout), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn copy(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -211,7 +211,7 @@ pub async fn copy(
     request_body = SetShares, params(("id" = inline(Id), Path, description = "The project id")), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = SharesDto), (status = 400, response = BadRequest),
               (status = 401, response = Unauthenticated), (status = 403, response = Forbidden),
-              (status = 404, response = NotFound), (status = 413, response = TooLarge),
+              (status = 404, response = NotFound), (status = 408, response = RequestTimeout), (status = 413, response = TooLarge),
               (status = 415, response = UnsupportedMediaType), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn set_shares(
     state: web::Data<AppState>,

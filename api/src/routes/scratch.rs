@@ -17,7 +17,8 @@ use crate::openapi::params::{
     ScratchCreated, ScratchDeleted, ScratchSaved,
 };
 use crate::openapi::responses::{
-    BadRequest, Conflict, Forbidden, NotFound, ServerError, TooLarge, Unauthenticated, Unavailable,
+    BadRequest, Conflict, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge,
+    Unauthenticated, Unavailable,
 };
 use crate::openapi::schemas::{
     AnyInt64, AnyText, AssetName as AssetNameSchema, Bytes, Id, ProjectJson, Segment, TitleOrBlank,
@@ -78,7 +79,7 @@ pub struct CreateQuery {
     responses((status = 200, body = ScratchCreated, description = "created (exactly 200, as the editor expects)"),
               (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
               (status = 403, response = Forbidden), (status = 404, response = NotFound),
-              (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
+              (status = 408, response = RequestTimeout), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn create_project(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -130,7 +131,7 @@ pub struct SaveQuery {
     responses((status = 200, body = ScratchSaved, description = "saved (exactly 200, as the editor expects)"),
               (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
               (status = 403, response = Forbidden), (status = 404, response = NotFound),
-              (status = 409, response = Conflict), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
+              (status = 409, response = Conflict), (status = 408, response = RequestTimeout), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn save_project(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -182,7 +183,7 @@ pub async fn get_asset(
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = ScratchAssetSaved, description = "stored (also when it already was)"),
               (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
-              (status = 403, response = Forbidden), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
+              (status = 403, response = Forbidden), (status = 408, response = RequestTimeout), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn post_asset(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -253,7 +254,7 @@ pub async fn backpack_get(
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = ScratchBackpackItem, description = "added (exactly 200)"),
               (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
-              (status = 403, response = Forbidden), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
+              (status = 403, response = Forbidden), (status = 408, response = RequestTimeout), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn backpack_add(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
