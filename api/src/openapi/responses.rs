@@ -64,8 +64,8 @@ responses! {
     /// 403.
     Forbidden => problem(
         "`forbidden` (the caller may see it but not do this), `cross_origin` (a \
-         cookie-authenticated write from another site's page) or `quota_exceeded` (with \
-         `quota`).",
+         cookie-authenticated write from another site's page), `quota_exceeded` (with \
+         `quota`, in projects) or `storage_quota_exceeded` (with `quota`, in bytes).",
     );
     /// 404.
     NotFound => problem(
