@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use entity::{group, membership, session, user};
 use rand::RngCore;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoIden, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, DynIden, Expr, ExprTrait, IntoIden, Query, SelectStatement};
 use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 use sha2::{Digest, Sha256};
 
@@ -112,50 +112,63 @@ pub async fn authenticate_session(ctx: &Ctx, token: &str) -> Result<Authenticate
 /// one row per group, ordered by group id. Columns are named after the
 /// fields of [`SessionRow`].
 fn session_query(token: &str) -> SelectStatement {
-    fn col<T: IntoIden + Copy + 'static>(
-        query: &mut SelectStatement,
-        table: T,
-        column: impl IntoIden,
-        name: &str,
-    ) {
+    // (table, column, the name `SessionRow` reads it by)
+    let columns: [(DynIden, DynIden, &str); 10] = [
+        (
+            session::Entity.into_iden(),
+            session::Column::Id.into_iden(),
+            "session_id",
+        ),
+        (
+            session::Entity.into_iden(),
+            session::Column::RefreshToken.into_iden(),
+            "refresh_token",
+        ),
+        (
+            session::Entity.into_iden(),
+            session::Column::AccessExpiresAt.into_iden(),
+            "access_expires_at",
+        ),
+        (
+            user::Entity.into_iden(),
+            user::Column::Id.into_iden(),
+            "user_id",
+        ),
+        (
+            user::Entity.into_iden(),
+            user::Column::Username.into_iden(),
+            "username",
+        ),
+        (
+            user::Entity.into_iden(),
+            user::Column::DisplayName.into_iden(),
+            "display_name",
+        ),
+        (
+            user::Entity.into_iden(),
+            user::Column::Role.into_iden(),
+            "role",
+        ),
+        (
+            group::Entity.into_iden(),
+            group::Column::Id.into_iden(),
+            "group_id",
+        ),
+        (
+            group::Entity.into_iden(),
+            group::Column::ExternalId.into_iden(),
+            "group_external_id",
+        ),
+        (
+            group::Entity.into_iden(),
+            group::Column::Name.into_iden(),
+            "group_name",
+        ),
+    ];
+    let mut query = Query::select();
+    for (table, column, name) in columns {
         query.expr_as(Expr::col((table, column)), Alias::new(name));
     }
-    let mut query = Query::select();
-    col(
-        &mut query,
-        session::Entity,
-        session::Column::Id,
-        "session_id",
-    );
-    col(
-        &mut query,
-        session::Entity,
-        session::Column::RefreshToken,
-        "refresh_token",
-    );
-    col(
-        &mut query,
-        session::Entity,
-        session::Column::AccessExpiresAt,
-        "access_expires_at",
-    );
-    col(&mut query, user::Entity, user::Column::Id, "user_id");
-    col(&mut query, user::Entity, user::Column::Username, "username");
-    col(
-        &mut query,
-        user::Entity,
-        user::Column::DisplayName,
-        "display_name",
-    );
-    col(&mut query, user::Entity, user::Column::Role, "role");
-    col(&mut query, group::Entity, group::Column::Id, "group_id");
-    col(
-        &mut query,
-        group::Entity,
-        group::Column::ExternalId,
-        "group_external_id",
-    );
-    col(&mut query, group::Entity, group::Column::Name, "group_name");
     query
         .from(session::Entity)
         .inner_join(

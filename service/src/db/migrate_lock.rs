@@ -86,6 +86,25 @@ fn query_err(e: sqlx::Error) -> DbErr {
 }
 
 /// The migration's result, unless it succeeded and the unlock failed.
+/// After a locked run: closes the lock's connection and reports the run's
+/// error first, else a lock that was no longer held at the release.
+async fn finish(
+    lock: impl sqlx::Connection,
+    run: Result<(), DbErr>,
+    released: Result<bool, DbErr>,
+) -> Result<(), DbErr> {
+    let unlock = released.and_then(|held| match held {
+        true => Ok(()),
+        false => Err(DbErr::Custom(
+            "the migration lock was lost while migrating".into(),
+        )),
+    });
+    if let Err(e) = lock.close().await {
+        tracing::warn!(error = %e, "closing the migration lock connection failed");
+    }
+    first_error(run, unlock)
+}
+
 fn first_error(run: Result<(), DbErr>, unlock: Result<(), DbErr>) -> Result<(), DbErr> {
     match (run, unlock) {
         (Err(e), Err(unlock)) => {
@@ -121,25 +140,12 @@ async fn postgres(db: &DatabaseConnection, step: Step) -> Result<(), DbErr> {
             .map_err(query_err)?;
     }
     let run = apply(db, step).await;
-    let unlock = async {
-        let held: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
-            .bind(PG_LOCK_KEY)
-            .fetch_one(&mut lock)
-            .await
-            .map_err(query_err)?;
-        if held {
-            Ok(())
-        } else {
-            Err(DbErr::Custom(
-                "the migration lock was lost while migrating".into(),
-            ))
-        }
-    }
-    .await;
-    if let Err(e) = lock.close().await {
-        tracing::warn!(error = %e, "closing the migration lock connection failed");
-    }
-    first_error(run, unlock)
+    let released = sqlx::query_scalar::<_, bool>("SELECT pg_advisory_unlock($1)")
+        .bind(PG_LOCK_KEY)
+        .fetch_one(&mut lock)
+        .await
+        .map_err(query_err);
+    finish(lock, run, released).await
 }
 
 async fn mysql(db: &DatabaseConnection, step: Step) -> Result<(), DbErr> {
@@ -173,25 +179,13 @@ async fn mysql(db: &DatabaseConnection, step: Step) -> Result<(), DbErr> {
         )));
     }
     let run = apply(db, step).await;
-    let unlock = async {
-        let released: Option<i64> = sqlx::query_scalar("SELECT RELEASE_LOCK(?)")
-            .bind(name.clone())
-            .fetch_one(&mut lock)
-            .await
-            .map_err(query_err)?;
-        if released == Some(1) {
-            Ok(())
-        } else {
-            Err(DbErr::Custom(
-                "the migration lock was lost while migrating".into(),
-            ))
-        }
-    }
-    .await;
-    if let Err(e) = lock.close().await {
-        tracing::warn!(error = %e, "closing the migration lock connection failed");
-    }
-    first_error(run, unlock)
+    let released = sqlx::query_scalar::<_, Option<i64>>("SELECT RELEASE_LOCK(?)")
+        .bind(name.clone())
+        .fetch_one(&mut lock)
+        .await
+        .map(|r| r == Some(1))
+        .map_err(query_err);
+    finish(lock, run, released).await
 }
 
 async fn sqlite(db: &DatabaseConnection, step: Step) -> Result<(), DbErr> {
