@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use entity::{group, membership, session, user};
 use rand::RngCore;
-use sea_orm::sea_query::{Alias, DynIden, Expr, ExprTrait, IntoIden, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoIden, Query, SelectStatement};
 use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 use sha2::{Digest, Sha256};
 
@@ -107,68 +107,51 @@ pub async fn authenticate_session(ctx: &Ctx, token: &str) -> Result<Authenticate
     })
 }
 
+/// Selects `table.column AS name` for each `(column, name)`.
+fn select_as<T, C>(query: &mut SelectStatement, table: T, columns: &[(C, &str)])
+where
+    T: IntoIden + Copy + 'static,
+    C: IntoIden + Copy + 'static,
+{
+    for (column, name) in columns {
+        query.expr_as(Expr::col((table, *column)), Alias::new(*name));
+    }
+}
+
 /// The live session with this token, its user and the user's groups, in ONE
 /// query (every request runs it): sessions ⋈ users ⟕ memberships ⟕ groups,
 /// one row per group, ordered by group id. Columns are named after the
 /// fields of [`SessionRow`].
 fn session_query(token: &str) -> SelectStatement {
-    // (table, column, the name `SessionRow` reads it by)
-    let columns: [(DynIden, DynIden, &str); 10] = [
-        (
-            session::Entity.into_iden(),
-            session::Column::Id.into_iden(),
-            "session_id",
-        ),
-        (
-            session::Entity.into_iden(),
-            session::Column::RefreshToken.into_iden(),
-            "refresh_token",
-        ),
-        (
-            session::Entity.into_iden(),
-            session::Column::AccessExpiresAt.into_iden(),
-            "access_expires_at",
-        ),
-        (
-            user::Entity.into_iden(),
-            user::Column::Id.into_iden(),
-            "user_id",
-        ),
-        (
-            user::Entity.into_iden(),
-            user::Column::Username.into_iden(),
-            "username",
-        ),
-        (
-            user::Entity.into_iden(),
-            user::Column::DisplayName.into_iden(),
-            "display_name",
-        ),
-        (
-            user::Entity.into_iden(),
-            user::Column::Role.into_iden(),
-            "role",
-        ),
-        (
-            group::Entity.into_iden(),
-            group::Column::Id.into_iden(),
-            "group_id",
-        ),
-        (
-            group::Entity.into_iden(),
-            group::Column::ExternalId.into_iden(),
-            "group_external_id",
-        ),
-        (
-            group::Entity.into_iden(),
-            group::Column::Name.into_iden(),
-            "group_name",
-        ),
-    ];
     let mut query = Query::select();
-    for (table, column, name) in columns {
-        query.expr_as(Expr::col((table, column)), Alias::new(name));
-    }
+    select_as(
+        &mut query,
+        session::Entity,
+        &[
+            (session::Column::Id, "session_id"),
+            (session::Column::RefreshToken, "refresh_token"),
+            (session::Column::AccessExpiresAt, "access_expires_at"),
+        ],
+    );
+    select_as(
+        &mut query,
+        user::Entity,
+        &[
+            (user::Column::Id, "user_id"),
+            (user::Column::Username, "username"),
+            (user::Column::DisplayName, "display_name"),
+            (user::Column::Role, "role"),
+        ],
+    );
+    select_as(
+        &mut query,
+        group::Entity,
+        &[
+            (group::Column::Id, "group_id"),
+            (group::Column::ExternalId, "group_external_id"),
+            (group::Column::Name, "group_name"),
+        ],
+    );
     query
         .from(session::Entity)
         .inner_join(
