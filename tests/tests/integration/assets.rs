@@ -1,4 +1,4 @@
-//! Assets and backpack (CONTRACT.md "Assets and backpack"): G3 (concurrent
+//! Assets and backpack (docs/API.md "Assets", "Backpack"): G3 (concurrent
 //! uploads of the same bytes store one asset), G9 (concurrent backpack posts
 //! lose nothing), G14 (one `Idempotency-Key`, one item), G11 (a refused or
 //! failed request leaves no file and no row), downloads with their caching

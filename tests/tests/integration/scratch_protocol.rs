@@ -1,5 +1,5 @@
-//! The Scratch 3 protocol (CONTRACT.md "Scratch 3 protocol";
-//! scratch-protocol.md §0, §2.3–2.5): the editor's own requests in its own
+//! The Scratch 3 protocol (docs/API.md "Scratch editor routes";
+//! docs/SCRATCH.md): the editor's own requests in its own
 //! shapes — the session cookie with an empty `x-token:` beside it (the stock
 //! editor), `x-token: <token>` alone (its backpack) and Bearer (a custom
 //! `readAuth`) — on `/projects`, `/assets` and `/backpack`, with the exact
@@ -260,7 +260,7 @@ impl Piece {
         Piece::new("costume", "image/svg+xml", name)
     }
 
-    /// Every kind the editor backpacks (scratch-protocol.md §2.5).
+    /// Every kind the editor backpacks (docs/SCRATCH.md, "Backpack payloads").
     fn all_kinds() -> Vec<Piece> {
         vec![
             Piece::new("costume", "image/svg+xml", "vector cat"),
@@ -492,7 +492,7 @@ async fn the_editor_creates_a_project_with_exactly_200(db: TestDb) {
 
     let mut created = BTreeSet::new();
     for (i, auth) in AUTHS.into_iter().enumerate() {
-        // A create-new sends no query (scratch-protocol.md §2.3).
+        // A create-new sends no query (docs/SCRATCH.md).
         let body = if i == 0 {
             BODY_1.to_owned()
         } else {

@@ -1,7 +1,7 @@
 //! `cubby-bench`: a load generator for cubby, over real HTTP, with
 //! PostgreSQL's own limit beside it.
 //!
-//! One command measures everything the README reports: it starts cubby
+//! One command measures everything docs/PERFORMANCE.md reports: it starts cubby
 //! processes itself on fresh databases (`--spawn`), drives them, runs
 //! `pgbench` with the same transaction shape (`--pgbench`), and writes a
 //! table, JSON and an SVG chart:
