@@ -106,17 +106,6 @@ fn decode(field: &str, text: &str) -> Result<Bytes> {
         .map_err(|_| Error::invalid(Code::InvalidBase64, format!("{field} is not valid base64")))
 }
 
-/// A backpacked script is served as `application/json`: it must be JSON.
-fn check_script(ext: &str, body: &[u8]) -> Result<()> {
-    if ext == "json" && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
-        return Err(Error::invalid(
-            Code::InvalidInput,
-            "a script's body must be JSON (the blocks the editor backpacks)",
-        ));
-    }
-    Ok(())
-}
-
 /// An item's name (the editor may send an empty one).
 const NAME: TextRule = TextRule::optional("name", 255);
 
@@ -148,7 +137,6 @@ pub async fn add(ctx: &Ctx, caller: &User, new: NewItem, idem_key: Option<&str>)
         }
     }
     let thumb_ext = thumbnail_ext(&thumbnail)?;
-    check_script(ext, &body)?;
     let body = assets::prepare_bytes(ctx, ext, body).await?;
     let thumbnail = assets::prepare_bytes(ctx, thumb_ext, thumbnail).await?;
     let body_name = body.name.file_name();
@@ -309,18 +297,6 @@ mod tests {
             let got = body_ext(item_type, mime).map_err(|e| e.code());
             assert_eq!(got, *want, "{item_type} {mime}");
         }
-    }
-
-    #[test]
-    fn a_script_body_must_be_json() {
-        assert!(check_script("json", br#"[{"opcode": "motion_movesteps"}]"#).is_ok());
-        assert!(check_script("json", b"{}").is_ok());
-        for bad in [&b"not json"[..], b"", b"[1,", b"<script>"] {
-            let err = check_script("json", bad).unwrap_err();
-            assert_eq!(err.code(), Code::InvalidInput, "{bad:?}");
-        }
-        // Other types are not JSON and are not checked as such.
-        assert!(check_script("svg", b"<svg/>").is_ok());
     }
 
     #[test]
