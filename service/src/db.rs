@@ -87,7 +87,33 @@ pub async fn connect(url: &str, pool: &PoolSettings) -> Result<DatabaseConnectio
             })
         })
     });
-    Database::connect(opts).await
+    open_when_free(opts, pool.lock_timeout).await
+}
+
+/// Opens the pool, waiting while another process holds SQLite's lock: the
+/// first connection to a fresh file switches it to WAL, which needs the
+/// file to itself, so processes started together (G19) can see `database
+/// is locked` here, before any busy handler applies. Retried with a short
+/// jittered pause for up to `patience` (at least 10 s); other errors and
+/// other backends fail at once.
+async fn open_when_free(
+    opts: ConnectOptions,
+    patience: Duration,
+) -> Result<DatabaseConnection, DbErr> {
+    let deadline = std::time::Instant::now() + patience.max(Duration::from_secs(10));
+    loop {
+        match Database::connect(opts.clone()).await {
+            Err(err)
+                if crate::tx::classify(&err) == Some(crate::tx::Conflict::Busy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                tracing::info!(error = %err, "the database file is busy; opening again");
+                let pause = rand::Rng::random_range(&mut rand::rng(), 20..120);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Applies every pending migration, holding the migration lock: processes
