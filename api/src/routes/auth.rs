@@ -25,19 +25,32 @@ pub const LOGIN_BINDING_COOKIE: &str = "cubby_login";
 /// back is a top-level navigation, which carries it), only for the callback,
 /// living as long as a login state.
 fn login_binding_cookie(state: &AppState, value: &str, max_age_secs: i64) -> Cookie<'static> {
-    Cookie::build(LOGIN_BINDING_COOKIE, value.to_owned())
-        .path("/auth/callback")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.config.secure_cookies())
-        .max_age(time::Duration::seconds(max_age_secs))
-        .finish()
+    private_cookie(
+        state,
+        LOGIN_BINDING_COOKIE,
+        "/auth/callback",
+        value,
+        max_age_secs,
+    )
 }
 
 /// The session cookie: HttpOnly, SameSite=Lax, Path=/, Secure over https.
 pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, token.to_owned())
-        .path("/")
+    private_cookie(state, SESSION_COOKIE, "/", token, max_age_secs)
+}
+
+/// A cookie no script reads (HttpOnly), sent on same-site requests and
+/// top-level navigations (SameSite=Lax), Secure when cubby is served over
+/// https.
+fn private_cookie(
+    state: &AppState,
+    name: &'static str,
+    path: &'static str,
+    value: &str,
+    max_age_secs: i64,
+) -> Cookie<'static> {
+    Cookie::build(name, value.to_owned())
+        .path(path)
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.config.secure_cookies())

@@ -39,17 +39,25 @@ fn requirements() -> Result<(PathBuf, String), String> {
     Ok((editor, chromium))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_stock_editor_saves_loads_and_backpacks_in_a_real_browser() {
-    let (editor, chromium) = match requirements() {
-        Ok(found) => found,
+/// The requirements, or `None` after saying the test skipped (under
+/// `CI=true` a missing requirement fails the test instead).
+fn requirements_or_skip() -> Option<(PathBuf, String)> {
+    match requirements() {
+        Ok(found) => Some(found),
         Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("the browser test must run in CI: {why}")
         }
         Err(why) => {
             eprintln!("skipped: browser test ({why})");
-            return;
+            None
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stock_editor_saves_loads_and_backpacks_in_a_real_browser() {
+    let Some((editor, chromium)) = requirements_or_skip() else {
+        return;
     };
     let db = TestDb::create(Backend::Sqlite).await.unwrap();
     let server = TestServer::spawn(
@@ -147,15 +155,8 @@ fetch('/api/v1/projects', {method: 'POST', credentials: 'include',
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scripted_svg_opened_in_a_real_browser_runs_nothing() {
-    let (_editor, chromium) = match requirements() {
-        Ok(found) => found,
-        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("the browser test must run in CI: {why}")
-        }
-        Err(why) => {
-            eprintln!("skipped: browser test ({why})");
-            return;
-        }
+    let Some((_editor, chromium)) = requirements_or_skip() else {
+        return;
     };
     let db = TestDb::create(Backend::Sqlite).await.unwrap();
     let server = TestServer::spawn(&db, &ServerOptions::default());
