@@ -12,7 +12,7 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, Statement};
 
 use crate::db::TestDb;
-use crate::projects::{blob_dir, blob_files, md5_hex};
+use crate::projects::{blob_dir, blob_files, md5_hex, send, Reply, User};
 
 /// Standard base64 with padding (RFC 4648), as the editor sends backpack bodies.
 pub fn b64(data: &[u8]) -> String {
@@ -261,4 +261,18 @@ pub fn mp3(tag: &str) -> Vec<u8> {
 
 pub fn zip(tag: &str) -> Vec<u8> {
     with_magic(b"PK\x03\x04\x14\0\0\0", tag)
+}
+
+/// `{md5}.{ext}` of `bytes`: the name an asset of these bytes is stored under.
+pub fn asset_name(bytes: &[u8], ext: &str) -> String {
+    format!("{}.{ext}", md5_hex(bytes))
+}
+
+/// `POST /api/v1/assets/{name}` with these raw bytes.
+pub async fn upload(user: &User, name: &str, bytes: Vec<u8>) -> Reply {
+    send(
+        user.req(reqwest::Method::POST, &format!("/api/v1/assets/{name}"))
+            .body(bytes),
+    )
+    .await
 }

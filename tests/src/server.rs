@@ -227,3 +227,15 @@ pub fn free_loopback_port() -> u16 {
         .expect("bind 127.0.0.1:0")
         .port()
 }
+
+/// Runs `cubby ARGS` on the test's database; it must succeed. Returns stdout.
+pub fn run_cubby(db: &TestDb, args: &[&str]) -> String {
+    let out = cubby_command(db).args(args).output().expect("run cubby");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "cubby {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

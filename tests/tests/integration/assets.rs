@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tests::assets::{
-    assert_files_are_exactly_the_assets, b64, blob_path, jpeg, mp3, noise, png, raw_http, svg,
-    tmp_files, wav, with_magic, zip, RawBody,
+    assert_files_are_exactly_the_assets, asset_name, b64, blob_path, jpeg, mp3, noise, png,
+    raw_http, svg, tmp_files, upload, wav, with_magic, zip, RawBody,
 };
 use tests::projects::{blob_files, md5_hex, send, tally, unexpected, Reply, User};
 use tests::{race, start_processes, Client, ServerOptions, TestDb, TestServer};
@@ -54,21 +54,7 @@ fn one_letter_uppercase(md5: &str) -> String {
     )
 }
 
-/// `{md5}.{ext}` of `bytes`.
-fn asset_name(bytes: &[u8], ext: &str) -> String {
-    format!("{}.{ext}", md5_hex(bytes))
-}
-
 // ---- requests ---------------------------------------------------------------
-
-/// `POST /api/v1/assets/{name}` with these raw bytes.
-async fn upload(user: &User, name: &str, bytes: Vec<u8>) -> Reply {
-    send(
-        user.req(Method::POST, &format!("/api/v1/assets/{name}"))
-            .body(bytes),
-    )
-    .await
-}
 
 /// An anonymous request for `/api/v1/assets/{name}`.
 async fn fetch(api: &Client, method: Method, name: &str, if_none_match: Option<&str>) -> Reply {

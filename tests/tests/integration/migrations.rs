@@ -2,7 +2,7 @@
 //! up → down to zero → up again on every backend.
 
 use sea_orm::ConnectionTrait;
-use tests::{server::cubby_command, TestDb};
+use tests::{server::run_cubby, TestDb};
 
 use crate::on_backends;
 
@@ -21,17 +21,6 @@ const TABLES: [&str; 11] = [
     "assets",
     "backpack_items",
 ];
-
-fn cubby(db: &TestDb, args: &[&str]) -> String {
-    let out = cubby_command(db).args(args).output().expect("run cubby");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "cubby {args:?} failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 async fn existing_tables(db: &TestDb) -> usize {
     let conn = db.connect().await;
@@ -55,7 +44,7 @@ async fn existing_tables(db: &TestDb) -> usize {
 }
 
 fn status_lines(db: &TestDb) -> Vec<String> {
-    cubby(db, &["migrate", "status"])
+    run_cubby(db, &["migrate", "status"])
         .lines()
         .map(str::to_owned)
         .collect()
@@ -94,7 +83,7 @@ async fn has_column(db: &TestDb, table: &str, column: &str) -> bool {
 async fn migrations_round_trip_up_down_up(db: TestDb) {
     let mariadb = db.backend == tests::Backend::MariaDb;
     let nopad = mariadb.then(|| "utf8mb4_nopad_bin".to_owned());
-    cubby(&db, &["migrate", "up"]);
+    run_cubby(&db, &["migrate", "up"]);
     let status = status_lines(&db);
     assert_eq!(status.len(), 6, "{status:?}");
     assert!(
@@ -111,7 +100,7 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
 
     // Down one step: S8's storage count goes (its two columns), every table
     // and every other column stays.
-    cubby(&db, &["migrate", "down"]);
+    run_cubby(&db, &["migrate", "down"]);
     let status = status_lines(&db);
     assert!(status[5].starts_with("pending "), "{status:?}");
     assert!(status[4].starts_with("applied "), "{status:?}");
@@ -122,7 +111,7 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
 
     // Down one more: the login binding and refresh lease (S4, S9) go, the
     // stored access token column comes back.
-    cubby(&db, &["migrate", "down"]);
+    run_cubby(&db, &["migrate", "down"]);
     let status = status_lines(&db);
     assert!(status[4].starts_with("pending "), "{status:?}");
     assert!(status[3].starts_with("applied "), "{status:?}");
@@ -133,7 +122,7 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
 
     // Down one more: S10's byte-exact keys are reverted: every table stays,
     // on MariaDB with its default collation back.
-    cubby(&db, &["migrate", "down"]);
+    run_cubby(&db, &["migrate", "down"]);
     let status = status_lines(&db);
     assert!(status[3].starts_with("pending "), "{status:?}");
     assert!(status[2].starts_with("applied "), "{status:?}");
@@ -145,18 +134,18 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     );
 
     // One more: assets and backpack are gone.
-    cubby(&db, &["migrate", "down"]);
+    run_cubby(&db, &["migrate", "down"]);
     let status = status_lines(&db);
     assert!(status[2].starts_with("pending "), "{status:?}");
     assert_eq!(existing_tables(&db).await, TABLES.len() - 2);
 
     // Down to zero.
-    cubby(&db, &["migrate", "down", "2"]);
+    run_cubby(&db, &["migrate", "down", "2"]);
     assert!(status_lines(&db).iter().all(|l| l.starts_with("pending ")));
     assert_eq!(existing_tables(&db).await, 0);
 
     // And up again.
-    cubby(&db, &["migrate", "up"]);
+    run_cubby(&db, &["migrate", "up"]);
     assert!(status_lines(&db).iter().all(|l| l.starts_with("applied ")));
     assert_eq!(existing_tables(&db).await, TABLES.len());
     assert_eq!(subject_collation(&db).await, nopad);

@@ -14,9 +14,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
-use tests::assets::{assert_files_are_exactly_the_assets, b64, jpeg, noise, png, svg};
+use tests::assets::{
+    assert_files_are_exactly_the_assets, asset_name, b64, jpeg, noise, png, svg, upload,
+};
 use tests::projects::{blob_files, md5_hex, send, tally, unexpected, Reply, User};
-use tests::server::cubby_command;
+use tests::server::run_cubby;
 use tests::{race, start_processes, Client, ServerOptions, TestDb, TestServer};
 
 use crate::on_backends;
@@ -117,19 +119,6 @@ async fn expect_stored(db: &TestDb, user: &User, expected: usize, when: &str) {
 }
 
 // ---- requests ---------------------------------------------------------------
-
-fn asset_name(bytes: &[u8], ext: &str) -> String {
-    format!("{}.{ext}", md5_hex(bytes))
-}
-
-/// `POST /api/v1/assets/{name}` with these raw bytes.
-async fn upload(user: &User, name: &str, bytes: Vec<u8>) -> Reply {
-    send(
-        user.req(Method::POST, &format!("/api/v1/assets/{name}"))
-            .body(bytes),
-    )
-    .await
-}
 
 /// Asserts 403 `storage_quota_exceeded` with the quota in bytes.
 fn expect_over(reply: &Reply, quota: usize) {
@@ -528,17 +517,6 @@ async fn zero_turns_the_storage_quota_off(db: TestDb) {
     expect_stored(&db, &ann, 3 * KIB + 500, "with no quota").await;
 }
 
-fn cubby(db: &TestDb, args: &[&str]) -> String {
-    let out = cubby_command(db).args(args).output().expect("run cubby");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "cubby {args:?} failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 /// The migration that adds the count fills it from the versions already
 /// kept; assets stored before it charge nobody (their uploader was never
 /// recorded). Its `down` removes both columns and keeps every row.
@@ -561,7 +539,7 @@ async fn the_migration_counts_existing_versions_and_rolls_back(db: TestDb) {
     drop(server);
 
     // Down one step: the columns go, every row stays.
-    cubby(&db, &["migrate", "down"]);
+    run_cubby(&db, &["migrate", "down"]);
     let conn = db.connect().await;
     for (table, column) in [("users", "storage_bytes"), ("assets", "created_by")] {
         let gone = conn
@@ -575,7 +553,7 @@ async fn the_migration_counts_existing_versions_and_rolls_back(db: TestDb) {
     assert_eq!(db.count("assets", "").await, 1);
 
     // Up again: the kept versions are counted; the asset charges nobody.
-    cubby(&db, &["migrate", "up"]);
+    run_cubby(&db, &["migrate", "up"]);
     assert_eq!(stored_bytes(&db, ann.id).await, 250);
     assert_eq!(stored_bytes(&db, bob.id).await, 77);
     assert_eq!(stored_bytes(&db, cy.id).await, 0);
