@@ -1,0 +1,84 @@
+//! `GET /editor?project={id}`: the stock Scratch editor, mounted on cubby's
+//! own routes by the script in `editor.js`.
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, PreEscaped, DOCTYPE};
+use serde::Deserialize;
+
+use super::{editor_installed, install_hint, page_with_status, viewer};
+use crate::headers::html_page;
+use crate::openapi::responses::{BadRequest, ServerError, Unavailable};
+use crate::openapi::schemas::{AnyInt64, Html};
+use crate::problem::Problem;
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use utoipa::{IntoParams, PartialSchema};
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EditorQuery {
+    /// The project to open (none: a new one).
+    #[param(schema_with = AnyInt64::schema)]
+    project: Option<i64>,
+}
+
+/// `GET /editor?project={id}`: the stock Scratch editor on that project.
+#[utoipa::path(get, path = "/editor", tag = "pages", operation_id = "editor", params(EditorQuery),
+    security((), ("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "the Scratch editor on the project", content_type = "text/html", body = inline(Html)),
+              (status = 302, description = "logged out: to `/`", headers(("Location" = String))),
+              (status = 400, response = BadRequest),
+              (status = 404, description = "the editor is not installed: a page that says how", content_type = "text/html", body = inline(Html)),
+              (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
+pub async fn editor(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<EditorQuery>,
+) -> Result<HttpResponse, Problem> {
+    let Some(user) = viewer(&state, &req).await else {
+        // Not logged in: to the home page, which offers the login.
+        return Ok(HttpResponse::Found()
+            .insert_header((header::LOCATION, "/"))
+            .finish());
+    };
+    if !editor_installed(&state) {
+        return Ok(page_with_status(
+            StatusCode::NOT_FOUND,
+            "Editor not installed",
+            install_hint(),
+        ));
+    }
+    // Values go into a script as JSON, so nothing in them can end the script.
+    let config = serde_json::json!({
+        "username": user.username,
+        "projectId": query.project.map(|id| id.to_string()).unwrap_or_else(|| "0".into()),
+    });
+    let config = config.to_string().replace('<', "\\u003c");
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "Scratch · cubby" }
+                style { "html,body{margin:0;height:100%}#app{height:100vh}" }
+            }
+            body {
+                div id="app" {}
+                script { (PreEscaped(format!("window.CUBBY = {config};"))) }
+                script src="/scratch-gui-standalone.js" {}
+                script { (PreEscaped(EDITOR_SCRIPT)) }
+            }
+        }
+    };
+    Ok(html_page(&mut HttpResponse::Ok())
+        .content_type(ContentType::html())
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(markup.into_string()))
+}
+
+/// Mounts the GUI with a custom `GUIStorage` (docs/SCRATCH.md): projects, assets and the backpack on cubby's own routes,
+/// authenticated by the session cookie (same origin), and library
+/// thumbnails from the local asset host, so no request leaves for the
+/// public Scratch servers.
+const EDITOR_SCRIPT: &str = include_str!("editor.js");

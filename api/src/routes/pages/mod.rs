@@ -1,0 +1,86 @@
+//! The HTML side of cubby: the home page (log in, my projects, projects
+//! shared with my classes, new, open, copy), the editor page that mounts the
+//! stock Scratch GUI on cubby's own routes, and the GUI's static files served
+//! at the site root (the bundle's public path is `/`).
+//!
+//! Pages are server-rendered with `maud` (auto-escaped) and work without
+//! JavaScript, except the editor itself. Forms post only same-origin: the
+//! session cookie is SameSite=Lax, so a cross-site form carries no session.
+//!
+//! This module holds the layout every page shares; each page lives in a file
+//! of its own (`home`, `editor`, `static_files`).
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+use crate::extract::{current_user, session_token};
+use crate::headers::html_page;
+use crate::state::AppState;
+use service::auth::User;
+
+mod editor;
+mod home;
+mod static_files;
+
+pub use editor::*;
+pub use home::*;
+pub use static_files::static_file;
+
+/// The logged-in user, or `None` (a bad or expired token is just "logged out" here).
+pub(crate) async fn viewer(state: &AppState, req: &HttpRequest) -> Option<User> {
+    let token = session_token(req)?;
+    current_user(state, &token).await.ok()
+}
+
+pub(crate) fn page(title: &str, body: Markup) -> HttpResponse {
+    page_with_status(StatusCode::OK, title, body)
+}
+
+pub(crate) fn page_with_status(status: StatusCode, title: &str, body: Markup) -> HttpResponse {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · cubby" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header { a href="/" { strong { "cubby" } } }
+                main { (body) }
+            }
+        }
+    };
+    html_page(&mut HttpResponse::build(status))
+        .content_type(ContentType::html())
+        .body(markup.into_string())
+}
+
+/// The pages' one stylesheet, inlined into each page (no extra request).
+const STYLE: &str = include_str!("style.css");
+
+pub(crate) fn editor_installed(state: &AppState) -> bool {
+    state
+        .config
+        .editor_dir
+        .as_deref()
+        .is_some_and(|d| d.join("scratch-gui-standalone.js").is_file())
+}
+
+pub(crate) fn install_hint() -> Markup {
+    html! {
+        p { "The Scratch editor is not installed on this server. To install it, run "
+            code { "cubby editor fetch ./cubby-data/editor" }
+            " and start cubby with " code { "CUBBY_EDITOR_DIR=./cubby-data/editor" } "." }
+    }
+}
+
+/// A form's answer: 303 back to a page of ours.
+pub(crate) fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_owned()))
+        .finish()
+}
