@@ -116,6 +116,7 @@ fn spawn_periodic_gc(ctx: service::Ctx, interval: Duration, grace: Duration) {
                     gc.files = r.files,
                     gc.removed = r.unreferenced.len(),
                     gc.sessions = r.expired_sessions,
+                    gc.purged_projects = r.purged_projects.len(),
                     "garbage collected"
                 ),
                 Err(e) => tracing::warn!(error = %e, "garbage collection failed"),

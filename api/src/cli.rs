@@ -133,21 +133,26 @@ async fn gc(config: Config, dry_run: bool) -> Result<(), String> {
         .map_err(|e| crate::redact::redact(&e.to_string()))?;
     if dry_run {
         println!(
-            "gc: would remove {} unreferenced files (of {})",
+            "gc: would remove {} unreferenced files (of {}), would purge {} trashed projects",
             report.unreferenced.len(),
-            report.files
+            report.files,
+            report.purged_projects.len()
         );
         for key in &report.unreferenced {
             println!("{key}");
         }
+        for id in &report.purged_projects {
+            println!("project {id}");
+        }
     } else {
         println!(
-            "gc: removed {} unreferenced files (of {}), {} unfinished uploads, {} expired sessions, {} expired idempotency keys",
+            "gc: removed {} unreferenced files (of {}), {} unfinished uploads, {} expired sessions, {} expired idempotency keys, purged {} trashed projects",
             report.unreferenced.len(),
             report.files,
             report.unfinished,
             report.expired_sessions,
-            report.expired_keys
+            report.expired_keys,
+            report.purged_projects.len()
         );
     }
     Ok(())

@@ -195,6 +195,21 @@ pub struct Config {
     )]
     pub user_storage_quota_bytes: u64,
 
+    /// Days a deleted project stays in its owner's trash before gc purges it.
+    #[arg(
+        long,
+        env = "CUBBY_TRASH_RETENTION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub trash_retention_days: u32,
+
+    /// The trash retention in seconds, overriding `CUBBY_TRASH_RETENTION_DAYS`
+    /// when set. Hidden: for tests (and a deployment that wants less than a
+    /// day); 0 purges the whole trash at the next gc.
+    #[arg(long, env = "CUBBY_TRASH_RETENTION_SECS", global = true, hide = true)]
+    pub trash_retention_secs: Option<u64>,
+
     /// OIDC issuer URL (discovery); OIDC login is off while unset.
     #[arg(long, env = "CUBBY_OIDC_ISSUER", global = true)]
     pub oidc_issuer: Option<String>,
@@ -325,7 +340,17 @@ impl Config {
             keep_versions: self.keep_versions.max(1),
             refresh_lease: Duration::from_secs(self.refresh_lease_secs.max(1)),
             user_storage_quota_bytes: self.user_storage_quota_bytes,
+            trash_retention: self.trash_retention(),
         }
+    }
+
+    /// How long a project stays in the trash (at most 100 years).
+    pub fn trash_retention(&self) -> Duration {
+        const MAX_SECS: u64 = 100 * 366 * 24 * 3600;
+        let secs = self
+            .trash_retention_secs
+            .unwrap_or(u64::from(self.trash_retention_days) * 24 * 3600);
+        Duration::from_secs(secs.min(MAX_SECS))
     }
 
     pub fn gc_grace(&self) -> Duration {

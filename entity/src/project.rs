@@ -15,6 +15,8 @@ pub struct Model {
     pub body_md5: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// When the project was moved to its owner's trash; `None` while live.
+    pub deleted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

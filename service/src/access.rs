@@ -63,6 +63,20 @@ pub async fn access(
     Ok(Access::None)
 }
 
+/// Is `caller` a teacher of a class that `owner_id`, a student, belongs to?
+/// Such a teacher may see and restore that student's trash (G15: students'
+/// accidents), besides reading their projects.
+pub async fn teaches(db: &impl ConnectionTrait, caller: &User, owner_id: i64) -> Result<bool> {
+    if caller.role != Role::Teacher || caller.id == owner_id {
+        return Ok(false);
+    }
+    let my_groups: Vec<i64> = caller.groups.iter().map(|g| g.id).collect();
+    if my_groups.is_empty() {
+        return Ok(false);
+    }
+    owner_is_student_in(db, owner_id, &my_groups).await
+}
+
 /// Is the owner a student who belongs to one of `groups`?
 async fn owner_is_student_in(
     db: &impl ConnectionTrait,

@@ -1,5 +1,6 @@
-//! Garbage collection: blob files no row references, expired sessions and
-//! idempotency keys. Run by `cubby gc` and periodically inside `serve`.
+//! Garbage collection: projects in the trash past the retention (G15), blob
+//! files no row references, expired sessions and idempotency keys. Run by
+//! `cubby gc` and periodically inside `serve`.
 //!
 //! A file is removed only when it is older than the grace period *and* no
 //! row references it. Files are written before the commit that references
@@ -26,6 +27,9 @@ pub struct Report {
     pub unfinished: usize,
     pub expired_sessions: u64,
     pub expired_keys: u64,
+    /// Projects in the trash longer than the retention: purged (or, in a
+    /// dry run, to purge), by id.
+    pub purged_projects: Vec<i64>,
 }
 
 /// Which of `keys` some row references.
@@ -53,6 +57,9 @@ async fn referenced(ctx: &Ctx, keys: &[String]) -> Result<HashSet<String>> {
 }
 
 pub async fn run(ctx: &Ctx, grace: Duration, dry_run: bool) -> Result<Report> {
+    // The trash first: each purge deletes its rows, then (after its commit)
+    // its files; the sweep below then no longer sees them.
+    let purged_projects = crate::projects::purge_expired(ctx, dry_run).await?;
     let files = ctx.blobs.list().await?;
     let cutoff = SystemTime::now()
         .checked_sub(grace)
@@ -68,6 +75,7 @@ pub async fn run(ctx: &Ctx, grace: Duration, dry_run: bool) -> Result<Report> {
     let mut report = Report {
         files: files.len(),
         unreferenced,
+        purged_projects,
         ..Default::default()
     };
     if dry_run {

@@ -70,6 +70,8 @@ pub struct Settings {
     /// Bytes one user may make cubby store (S8); `0`: no limit (the count
     /// is kept all the same).
     pub user_storage_quota_bytes: u64,
+    /// How long a deleted project stays in the trash before gc purges it.
+    pub trash_retention: Duration,
 }
 
 impl Default for Settings {
@@ -81,6 +83,7 @@ impl Default for Settings {
             keep_versions: 50,
             refresh_lease: Duration::from_secs(30),
             user_storage_quota_bytes: 1 << 30,
+            trash_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

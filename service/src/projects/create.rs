@@ -12,7 +12,8 @@ use sea_orm::{
 };
 
 use super::rows::{
-    fault_before_commit, insert_version, to_project, version_row, BodyFile, Written,
+    fault_before_commit, insert_version, live, live_by_id, to_project, version_row, BodyFile,
+    Written,
 };
 use super::rules::{check_body, check_title, md5_hex, slug_base, slug_candidate, DEFAULT_TITLE};
 use super::{Created, NewProject, Project};
@@ -68,10 +69,7 @@ pub async fn create(
             if let Some(parent) = parent_id {
                 // The editor's copy and remix send their own body, naming
                 // the original only as the parent, which the caller must see.
-                let p = project::Entity::find_by_id(parent)
-                    .one(txn)
-                    .await?
-                    .ok_or(Error::NotFound)?;
+                let p = live_by_id(parent).one(txn).await?.ok_or(Error::NotFound)?;
                 access(txn, caller, &p).await?.require_read()?;
             }
             let mut usage = lock_owner_and_check_quota(ctx, txn, caller.id).await?;
@@ -125,7 +123,7 @@ pub async fn copy(
             }
             // A shared lock on the source: a delete or save waits until this
             // copy has committed, so the body we copy cannot vanish (G6).
-            let source = project::Entity::find_by_id(source_id)
+            let source = live_by_id(source_id)
                 .lock_shared()
                 .one(txn)
                 .await?
@@ -166,13 +164,15 @@ pub async fn copy(
 /// owner's storage count, read under that lock, for the body's charge.
 /// Every create and copy by one user passes this lock, so racing creates
 /// cannot overshoot either quota (G8, S8).
-async fn lock_owner_and_check_quota(
+pub(super) async fn lock_owner_and_check_quota(
     ctx: &Ctx,
     txn: &DatabaseTransaction,
     owner_id: i64,
 ) -> Result<Usage> {
     let usage = storage_quota::lock(txn, owner_id).await?;
-    let owned = project::Entity::find()
+    // Only live projects count: the trash does not (G8 stays exact, since
+    // every create, copy and restore counts under this same lock).
+    let owned = live()
         .filter(project::Column::OwnerId.eq(owner_id))
         .count(txn)
         .await?;

@@ -1,4 +1,5 @@
-//! Projects: create, read, save with versions, share, copy, delete.
+//! Projects: create, read, save with versions, share, copy, delete to the
+//! trash, restore, purge.
 //!
 //! Every write follows the same shape (docs/ARCHITECTURE.md, "Invariants"):
 //! write any new body file first; then, inside [`crate::tx::run`], lock the
@@ -11,29 +12,30 @@
 //! | file | what |
 //! |---|---|
 //! | `rules.rs` | pure checks: title, body size, "is a JSON object", slugs |
-//! | `rows.rs` | row helpers every write shares: locks, version rows, `Written` |
+//! | `rows.rs` | row helpers every write shares: `live` (the trash rule), locks, version rows, `Written` |
 //! | `create.rs` | create and copy (quota under the owner's row lock) |
-//! | `save.rs` | update: the version check in the `UPDATE`, then pruning |
-//! | `share.rs`, `delete.rs` | the share set, delete |
+//! | `save.rs` | update and version restore: the version check in the `UPDATE`, then pruning |
+//! | `share.rs` | the share set |
+//! | `trash.rs` | delete (to the trash), the trash list, restore, purge, gc's purge |
 //! | `read.rs` | get, body, versions, lists |
 
 mod create;
-mod delete;
 mod read;
 mod rows;
 pub mod rules;
 mod save;
 mod share;
+mod trash;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use create::{copy, create};
-pub use delete::delete;
 pub use read::{body, get, group_projects, list, version_body, versions};
 pub use rules::{slug_base, DEFAULT_TITLE};
-pub use save::update;
+pub use save::{restore_version, update};
 pub use share::set_shares;
+pub use trash::{delete, list_trash, purge, purge_expired, restore, Trashed};
 
 /// A project as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

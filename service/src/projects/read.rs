@@ -5,7 +5,7 @@ use entity::{project, project_share, project_version};
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::rows::{find_version, to_project};
+use super::rows::{find_version, live, live_by_id, shares_of_many, to_project};
 use super::{Project, Scope, Version};
 use crate::access::access;
 use crate::auth::User;
@@ -20,10 +20,7 @@ const BODY_READ_ATTEMPTS: usize = 5;
 
 /// A project the caller may read, or `NotFound`.
 async fn readable(ctx: &Ctx, caller: &User, id: i64) -> Result<project::Model> {
-    let p = project::Entity::find_by_id(id)
-        .one(&ctx.db)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let p = live_by_id(id).one(&ctx.db).await?.ok_or(Error::NotFound)?;
     access(&ctx.db, caller, &p).await?.require_read()?;
     Ok(p)
 }
@@ -31,7 +28,7 @@ async fn readable(ctx: &Ctx, caller: &User, id: i64) -> Result<project::Model> {
 /// `GET /api/v1/projects/{id}`.
 pub async fn get(ctx: &Ctx, caller: &User, id: i64) -> Result<Project> {
     // The project with its shares in one query (editors re-read often).
-    let (p, shares) = project::Entity::find_by_id(id)
+    let (p, shares) = live_by_id(id)
         .find_with_related(project_share::Entity)
         .order_by_asc(project_share::Column::GroupId)
         .all(&ctx.db)
@@ -115,7 +112,7 @@ pub async fn list(
 ) -> Result<Page<Project>> {
     let groups: Vec<i64> = caller.groups.iter().map(|g| g.id).collect();
     let query = match scope {
-        Scope::Mine => project::Entity::find().filter(project::Column::OwnerId.eq(caller.id)),
+        Scope::Mine => live().filter(project::Column::OwnerId.eq(caller.id)),
         Scope::Shared if groups.is_empty() => return Ok(Page::empty()),
         Scope::Shared => shared_with_any(groups),
     };
@@ -136,7 +133,7 @@ pub async fn group_projects(
 }
 
 fn shared_with_any(groups: Vec<i64>) -> sea_orm::Select<project::Entity> {
-    project::Entity::find().filter(
+    live().filter(
         project::Column::Id.in_subquery(
             Query::select()
                 .column(project_share::Column::ProjectId)
@@ -160,21 +157,9 @@ async fn page_of_projects(
     }
     let rows = Page::from_rows(query.all(&ctx.db).await?, &page, |p| p.id);
     let ids: Vec<i64> = rows.items.iter().map(|p| p.id).collect();
-    let shares = if ids.is_empty() {
-        Vec::new()
-    } else {
-        project_share::Entity::find()
-            .filter(project_share::Column::ProjectId.is_in(ids))
-            .order_by_asc(project_share::Column::GroupId)
-            .all(&ctx.db)
-            .await?
-    };
+    let mut shares = shares_of_many(&ctx.db, ids).await?;
     Ok(rows.map(|p| {
-        let shared: Vec<i64> = shares
-            .iter()
-            .filter(|s| s.project_id == p.id)
-            .map(|s| s.group_id)
-            .collect();
+        let shared = shares.remove(&p.id).unwrap_or_default();
         to_project(p, shared)
     }))
 }

@@ -1,11 +1,13 @@
 //! Row helpers every project write shares: the owner's lock, version rows,
 //! the project as the API shows it, and the list of files a request wrote.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::{project, project_share, project_version};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, Select,
 };
 
 use super::Project;
@@ -43,15 +45,55 @@ pub(super) async fn shares_of(db: &impl ConnectionTrait, project_id: i64) -> Res
         .collect())
 }
 
+/// Every live project: **the one rule** that a project in the trash
+/// (`deleted_at` set) does not exist for any project route, list or quota
+/// (G15). Every query on projects outside `trash.rs` starts here.
+pub(super) fn live() -> Select<project::Entity> {
+    project::Entity::find().filter(project::Column::DeletedAt.is_null())
+}
+
+/// The live project `id` (see [`live`]).
+pub(super) fn live_by_id(id: i64) -> Select<project::Entity> {
+    live().filter(project::Column::Id.eq(id))
+}
+
+/// Every project in the trash.
+pub(super) fn trashed() -> Select<project::Entity> {
+    project::Entity::find().filter(project::Column::DeletedAt.is_not_null())
+}
+
+/// The share sets of several projects (one query), by project id; each set
+/// ascending.
+pub(super) async fn shares_of_many(
+    db: &impl ConnectionTrait,
+    project_ids: Vec<i64>,
+) -> Result<HashMap<i64, Vec<i64>>> {
+    let mut by_project: HashMap<i64, Vec<i64>> = HashMap::new();
+    if project_ids.is_empty() {
+        return Ok(by_project);
+    }
+    let shares = project_share::Entity::find()
+        .filter(project_share::Column::ProjectId.is_in(project_ids))
+        .order_by_asc(project_share::Column::GroupId)
+        .all(db)
+        .await?;
+    for s in shares {
+        by_project.entry(s.project_id).or_default().push(s.group_id);
+    }
+    Ok(by_project)
+}
+
 /// Locks a project row for a write by its owner (`SELECT … FOR UPDATE`;
-/// on SQLite the transaction's IMMEDIATE lock): `NotFound` when it is gone
-/// or invisible to the caller, `Forbidden` for someone who may only read it.
+/// on SQLite the transaction's IMMEDIATE lock): `NotFound` when it is gone,
+/// in the trash or invisible to the caller, `Forbidden` for someone who may
+/// only read it. (PostgreSQL re-checks the `deleted_at` filter on the row a
+/// waiting lock finally gets, so a delete that commits first wins: G7.)
 pub(super) async fn lock_for_owner(
     txn: &DatabaseTransaction,
     caller: &User,
     id: i64,
 ) -> Result<project::Model> {
-    let p = project::Entity::find_by_id(id)
+    let p = live_by_id(id)
         .lock_exclusive()
         .one(txn)
         .await?

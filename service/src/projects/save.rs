@@ -11,8 +11,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
 use super::rows::{
-    fault_before_commit, insert_version, lock_for_owner, shares_of, to_project, version_row,
-    BodyFile, Written,
+    fault_before_commit, find_version, insert_version, live_by_id, lock_for_owner, shares_of,
+    to_project, version_row, BodyFile, Written,
 };
 use super::rules::{check_body, check_title, md5_hex};
 use super::{Precondition, Project, Update};
@@ -36,14 +36,74 @@ pub async fn update(
     if update.expected_version.is_none() && precondition == Precondition::Required {
         return Err(Error::VersionRequired);
     }
-    let title = update.title.as_deref().map(check_title).transpose()?;
-    let new_body = match &update.body {
+    let body = match &update.body {
         Some(body) => {
             check_body(ctx, body)?;
-            Some((body.as_slice(), body.len() as i64, md5_hex(body)))
+            NewBody::Bytes(body.as_slice(), body.len() as i64, md5_hex(body))
         }
-        None => None,
+        None => NewBody::Current,
     };
+    let title = update.title.as_deref().map(check_title).transpose()?;
+    save(
+        ctx,
+        caller,
+        id,
+        update.expected_version,
+        precondition,
+        title.as_deref(),
+        body,
+    )
+    .await
+}
+
+/// `POST /api/v1/projects/{id}/versions/{v}/restore`: a save (the same path
+/// as `update`, with its version check, pruning and storage count) whose new
+/// body is a copy of kept version `version`'s, byte for byte; 404 when that
+/// version is unknown or pruned.
+#[tracing::instrument(skip_all, fields(user.id = caller.id, project.id = id, version))]
+pub async fn restore_version(
+    ctx: &Ctx,
+    caller: &User,
+    id: i64,
+    version: i32,
+    expected_version: Option<i32>,
+) -> Result<Project> {
+    save(
+        ctx,
+        caller,
+        id,
+        expected_version,
+        Precondition::Required,
+        None,
+        NewBody::Version(version),
+    )
+    .await
+}
+
+/// The body of a save's new version.
+enum NewBody<'a> {
+    /// The bytes the request sent, their size and md5.
+    Bytes(&'a [u8], i64, String),
+    /// The current version's (a title-only save).
+    Current,
+    /// A kept version's (a version restore).
+    Version(i32),
+}
+
+/// The one save path: `update` and `restore_version` differ only in where
+/// the new version's body comes from.
+async fn save(
+    ctx: &Ctx,
+    caller: &User,
+    id: i64,
+    expected_version: Option<i32>,
+    precondition: Precondition,
+    title: Option<&str>,
+    new_body: NewBody<'_>,
+) -> Result<Project> {
+    if expected_version.is_none() && precondition == Precondition::Required {
+        return Err(Error::VersionRequired);
+    }
     // Files this request wrote (one per attempt): whatever the outcome,
     // only the committed one may stay.
     let mut written = Written::default();
@@ -59,26 +119,41 @@ pub async fn update(
             // no row (G7). See `advance_version` for why the check is in
             // the UPDATE itself.
             let at = now();
-            let changes = Changes {
-                title: title.as_deref(),
-                body: new_body
-                    .as_ref()
-                    .map(|(_, size, md5)| (*size, md5.as_str())),
-                at,
-            };
-            let from = match update.expected_version {
+            let from = match expected_version {
                 Some(expected) => expected,
                 None => lock_for_owner(txn, caller, id).await?.version,
+            };
+            // A version restore reads its source row first: if the UPDATE
+            // below then wins, no save committed in between (it would have
+            // moved the version), so no prune can have taken that row.
+            let restored = match &new_body {
+                NewBody::Version(v) => match find_version(txn, id, *v).await? {
+                    Some(row) => Some(row),
+                    None => return Err(missing_version(txn, caller, id, from).await),
+                },
+                _ => None,
+            };
+            let changes = Changes {
+                title,
+                body: match (&new_body, &restored) {
+                    (NewBody::Bytes(_, size, md5), _) => Some((*size, md5.as_str())),
+                    (_, Some(row)) => Some((row.body_size, row.body_md5.as_str())),
+                    _ => None,
+                },
+                at,
             };
             let Some(p) = advance_version(txn, caller, id, from, &changes).await? else {
                 return Err(refusal(txn, caller, id).await);
             };
-            // The new version's body: the request's or, for a title-only
-            // save, a copy of the current one (its row read before pruning,
-            // which may take it).
-            let (size, md5, source) = match &new_body {
-                Some((bytes, size, md5)) => (*size, md5.clone(), Source::Request(bytes)),
-                None => {
+            // The new version's body: the request's or a copy of a kept
+            // version's file (the current one's for a title-only save; its
+            // row read before pruning, which may take it).
+            let (size, md5, source) = match (&new_body, restored) {
+                (NewBody::Bytes(bytes, size, md5), _) => {
+                    (*size, md5.clone(), Source::Request(bytes))
+                }
+                (_, Some(row)) => (row.body_size, row.body_md5, Source::Copy(row.body_file)),
+                (_, None) => {
                     let current = version_row(txn, id, from).await?;
                     let source = Source::Copy(current.body_file);
                     (current.body_size, current.body_md5, source)
@@ -175,6 +250,7 @@ async fn advance_version(
     }
     let update = update
         .filter(project::Column::Id.eq(id))
+        .filter(project::Column::DeletedAt.is_null())
         .filter(project::Column::Version.eq(from))
         .filter(project::Column::OwnerId.eq(caller.id));
     if txn.support_returning() {
@@ -186,10 +262,10 @@ async fn advance_version(
     Ok(project::Entity::find_by_id(id).one(txn).await?)
 }
 
-/// Why `advance_version` changed nothing: the project is gone or not the
-/// caller's to edit, or (for its owner) the version moved on.
+/// Why `advance_version` changed nothing: the project is gone (or in the
+/// trash) or not the caller's to edit, or (for its owner) the version moved on.
 async fn refusal(txn: &DatabaseTransaction, caller: &User, id: i64) -> Error {
-    let p = match project::Entity::find_by_id(id).one(txn).await {
+    let p = match live_by_id(id).one(txn).await {
         Ok(Some(p)) => p,
         Ok(None) => return Error::NotFound,
         Err(e) => return e.into(),
@@ -202,6 +278,15 @@ async fn refusal(txn: &DatabaseTransaction, caller: &User, id: i64) -> Error {
             current_version: p.version,
         },
         Err(e) => e,
+    }
+}
+
+/// The answer to a version restore whose source version is not kept: what a
+/// save would answer (404, 403, or 409 when stale), else 404 for the version.
+async fn missing_version(txn: &DatabaseTransaction, caller: &User, id: i64, from: i32) -> Error {
+    match refusal(txn, caller, id).await {
+        Error::VersionConflict { current_version } if current_version == from => Error::NotFound,
+        other => other,
     }
 }
 

@@ -1,0 +1,65 @@
+//! The trash (G15): `projects.deleted_at`, NULL for a live project, the time
+//! of the delete for one in its owner's trash. A trashed project keeps its
+//! versions and shares, so a restore gives back exactly what was deleted.
+//!
+//! Two indexes: `(owner_id, deleted_at)` serves the trash list of one owner
+//! and the project quota's count of live projects (G8); `(deleted_at)`
+//! serves gc's search for projects trashed longer ago than the retention.
+//!
+//! `down` drops the indexes, then the column (SQLite cannot drop an indexed
+//! column). Trashed projects would then be live again: run `cubby gc` with a
+//! zero retention first if they must not come back.
+
+use crate::util::*;
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const INDEXES: [&[&str]; 2] = [&["owner_id", "deleted_at"], &["deleted_at"]];
+
+// sea-orm-migration declares `up`/`down` with `&SchemaManager` (lifetime
+// hidden); under `async_trait` the impl must spell it the same way.
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("projects")
+                    .add_column(ts_null("deleted_at"))
+                    .to_owned(),
+            )
+            .await?;
+        create_indexes(
+            manager,
+            INDEXES
+                .iter()
+                .map(|c| index("projects", c, false))
+                .collect(),
+        )
+        .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for cols in INDEXES {
+            manager
+                .drop_index(
+                    Index::drop()
+                        .name(format!("ix_projects_{}", cols.join("_")))
+                        .table("projects")
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("projects")
+                    .drop_column("deleted_at")
+                    .to_owned(),
+            )
+            .await
+    }
+}
