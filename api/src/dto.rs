@@ -468,3 +468,59 @@ mod tests {
         assert_eq!(shares("{}"), None);
     }
 }
+
+/// A project in the trash: the Project as it was deleted, when, and when
+/// gc will purge it.
+#[derive(Serialize, ToSchema)]
+pub struct TrashedProjectDto {
+    #[serde(flatten)]
+    pub project: ProjectDto,
+    pub deleted_at: chrono::DateTime<chrono::Utc>,
+    /// `deleted_at` + the retention (`CUBBY_TRASH_RETENTION_DAYS`).
+    pub purge_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<service::projects::Trashed> for TrashedProjectDto {
+    fn from(t: service::projects::Trashed) -> Self {
+        Self {
+            project: t.project.into(),
+            deleted_at: t.deleted_at,
+            purge_at: t.purge_at,
+        }
+    }
+}
+
+/// `GET /api/v1/trash`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrashQuery {
+    /// Whose trash: default the caller's; a teacher may name a student of
+    /// one of the teacher's groups (anyone else: 404).
+    #[param(schema_with = crate::openapi::schemas::Id::schema)]
+    pub owner_id: Option<i64>,
+    /// 1–100, default 20.
+    #[param(schema_with = Limit::schema)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = Cursor::schema)]
+    pub cursor: Option<String>,
+}
+
+impl TrashQuery {
+    pub fn page(&self) -> PageQuery {
+        PageQuery {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+    }
+}
+
+/// `POST /api/v1/projects/{id}/versions/{v}/restore` (the body may be empty
+/// when `If-Match` carries the version).
+#[derive(Deserialize, ToSchema, Default)]
+pub struct RestoreVersion {
+    /// The project's current version, as you read it (or `If-Match`).
+    #[serde(default, deserialize_with = "whole::opt_i32")]
+    #[schema(schema_with = VersionOrNull::schema)]
+    pub version: Option<i32>,
+}

@@ -18,7 +18,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{assets, auth, backpack, me, ops, pages, projects, scratch};
+use crate::routes::{assets, auth, backpack, me, ops, pages, projects, scratch, trash};
 use responses::{
     BadRequest, Conflict, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge,
     TooManyRequests, Unauthenticated, Unavailable, UnsupportedMediaType, VersionRequired,
@@ -37,12 +37,15 @@ use responses::{
         projects::create, projects::list, projects::get, projects::body, projects::update,
         projects::delete, projects::copy, projects::set_shares, projects::versions,
         projects::version_body, projects::group_projects,
+        trash::list, trash::restore, trash::purge, trash::restore_version,
         assets::upload, assets::download,
         backpack::list, backpack::add, backpack::delete,
         scratch::create_project, scratch::get_project, scratch::save_project,
         scratch::get_asset, scratch::post_asset,
         scratch::backpack_get, scratch::backpack_add, scratch::backpack_delete,
         pages::home, pages::editor, pages::dev_login_form, pages::copy,
+        pages::home_delete, pages::home_restore, pages::home_purge,
+        pages::project_page, pages::project_restore_version,
     ),
     components(schemas(crate::problem::ProblemDto), responses(
         BadRequest, Unauthenticated, Forbidden, NotFound, RequestTimeout, Conflict, TooLarge,

@@ -9,6 +9,7 @@ pub mod ops;
 pub mod pages;
 pub mod projects;
 pub mod scratch;
+pub mod trash;
 
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpResponse, ResponseError, Route};
@@ -190,6 +191,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             [(GET, web::to(projects::version_body))],
         ))
         .service(authed(
+            "/api/v1/projects/{id}/versions/{version}/restore",
+            [(POST, web::to(trash::restore_version))],
+        ))
+        .service(authed("/api/v1/trash", [(GET, web::to(trash::list))]))
+        .service(authed(
+            "/api/v1/trash/{id}",
+            [(DELETE, web::to(trash::purge))],
+        ))
+        .service(authed(
+            "/api/v1/trash/{id}/restore",
+            [(POST, web::to(trash::restore))],
+        ))
+        .service(authed(
             "/api/v1/projects/{id}/copy",
             [(POST, web::to(projects::copy))],
         ))
@@ -231,7 +245,27 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             "/auth/dev/form",
             [(POST, web::to(pages::dev_login_form))],
         ))
-        .service(resource("/home/copy/{id}", [(POST, web::to(pages::copy))]));
+        .service(resource("/home/copy/{id}", [(POST, web::to(pages::copy))]))
+        .service(resource(
+            "/home/delete/{id}",
+            [(POST, web::to(pages::home_delete))],
+        ))
+        .service(resource(
+            "/home/trash/{id}/restore",
+            [(POST, web::to(pages::home_restore))],
+        ))
+        .service(resource(
+            "/home/trash/{id}/purge",
+            [(POST, web::to(pages::home_purge))],
+        ))
+        .service(resource(
+            "/project/{id}",
+            [(GET, web::to(pages::project_page))],
+        ))
+        .service(resource(
+            "/project/{id}/versions/{version}/restore",
+            [(POST, web::to(pages::project_restore_version))],
+        ));
 }
 
 /// What no route claims: the editor's static files for GET and HEAD, else

@@ -214,6 +214,13 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/projects/{id}/body", &["get"]),
     ("/api/v1/projects/{id}/versions", &["get"]),
     ("/api/v1/projects/{id}/versions/{version}/body", &["get"]),
+    (
+        "/api/v1/projects/{id}/versions/{version}/restore",
+        &["post"],
+    ),
+    ("/api/v1/trash", &["get"]),
+    ("/api/v1/trash/{id}", &["delete"]),
+    ("/api/v1/trash/{id}/restore", &["post"]),
     ("/api/v1/projects/{id}/copy", &["post"]),
     ("/api/v1/projects/{id}/shares", &["put"]),
     ("/api/v1/assets/{name}", &["get", "head", "post"]),
@@ -230,6 +237,11 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/editor", &["get"]),
     ("/auth/dev/form", &["post"]),
     ("/home/copy/{id}", &["post"]),
+    ("/home/delete/{id}", &["post"]),
+    ("/home/trash/{id}/restore", &["post"]),
+    ("/home/trash/{id}/purge", &["post"]),
+    ("/project/{id}", &["get"]),
+    ("/project/{id}/versions/{version}/restore", &["post"]),
 ];
 
 const METHODS: &[&str] = &[

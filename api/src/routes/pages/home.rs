@@ -17,7 +17,7 @@ use service::page::PageRequest;
 use service::projects::{self, Project, Scope};
 use utoipa::{PartialSchema, ToSchema};
 
-fn project_rows(projects: &[Project], editor: bool, can_copy: bool) -> Markup {
+fn project_rows(projects: &[Project], editor: bool, can_copy: bool, can_delete: bool) -> Markup {
     html! {
         @if projects.is_empty() {
             p { "None yet." }
@@ -27,7 +27,7 @@ fn project_rows(projects: &[Project], editor: bool, can_copy: bool) -> Markup {
                 tbody {
                     @for p in projects {
                         tr {
-                            td { (p.title) }
+                            td { a href={ "/project/" (p.id) } { (p.title) } }
                             td { (p.version) }
                             td { (p.updated_at.format("%Y-%m-%d %H:%M UTC")) }
                             td {
@@ -35,6 +35,12 @@ fn project_rows(projects: &[Project], editor: bool, can_copy: bool) -> Markup {
                                 @if can_copy {
                                     form.inline method="post" action={ "/home/copy/" (p.id) } {
                                         button type="submit" { "Copy" }
+                                    }
+                                }
+                                @if can_delete {
+                                    " "
+                                    form.inline method="post" action={ "/home/delete/" (p.id) } {
+                                        button type="submit" { "Delete" }
                                     }
                                 }
                             }
@@ -72,9 +78,10 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             (install_hint())
         }
         h2 { "My projects" }
-        (project_rows(&mine.items, editor, true))
+        (project_rows(&mine.items, editor, true, true))
         h2 { "Shared with my classes" }
-        (project_rows(&shared.items, editor, true))
+        (project_rows(&shared.items, editor, true, false))
+        (super::trash::section(&state, &user).await?)
     };
     Ok(page("Home", body))
 }

@@ -8,7 +8,8 @@
 //! session cookie is SameSite=Lax, so a cross-site form carries no session.
 //!
 //! This module holds the layout every page shares; each page lives in a file
-//! of its own (`home`, `editor`, `static_files`).
+//! of its own (`home`, `editor`, `static_files`, `project` — a project and
+//! its versions — and `trash`, the home page's Trash section and its forms).
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
@@ -22,11 +23,15 @@ use service::auth::User;
 
 mod editor;
 mod home;
+mod project;
 mod static_files;
+mod trash;
 
 pub use editor::*;
 pub use home::*;
+pub use project::*;
 pub use static_files::static_file;
+pub use trash::*;
 
 /// The logged-in user, or `None` (a bad or expired token is just "logged out" here).
 pub(crate) async fn viewer(state: &AppState, req: &HttpRequest) -> Option<User> {
