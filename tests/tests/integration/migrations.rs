@@ -85,7 +85,7 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     let nopad = mariadb.then(|| "utf8mb4_nopad_bin".to_owned());
     run_cubby(&db, &["migrate", "up"]);
     let status = status_lines(&db);
-    assert_eq!(status.len(), 6, "{status:?}");
+    assert_eq!(status.len(), 7, "{status:?}");
     assert!(
         status.iter().all(|l| l.starts_with("applied ")),
         "{status:?}"
@@ -98,7 +98,18 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     assert!(has_column(&db, "users", "storage_bytes").await);
     assert!(has_column(&db, "assets", "created_by").await);
 
-    // Down one step: S8's storage count goes (its two columns), every table
+    assert!(has_column(&db, "projects", "deleted_at").await);
+
+    // Down one step: the trash's column goes, everything else stays.
+    run_cubby(&db, &["migrate", "down"]);
+    let status = status_lines(&db);
+    assert!(status[6].starts_with("pending "), "{status:?}");
+    assert!(status[5].starts_with("applied "), "{status:?}");
+    assert!(!has_column(&db, "projects", "deleted_at").await);
+    assert!(has_column(&db, "users", "storage_bytes").await);
+    assert_eq!(existing_tables(&db).await, TABLES.len());
+
+    // Down one more: S8's storage count goes (its two columns), every table
     // and every other column stays.
     run_cubby(&db, &["migrate", "down"]);
     let status = status_lines(&db);
@@ -151,4 +162,5 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     assert_eq!(subject_collation(&db).await, nopad);
     assert!(has_column(&db, "sessions", "refresh_lease_id").await);
     assert!(has_column(&db, "users", "storage_bytes").await);
+    assert!(has_column(&db, "projects", "deleted_at").await);
 }

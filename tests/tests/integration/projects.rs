@@ -193,6 +193,18 @@ async fn create_read_update_delete_round_trip(db: TestDb) {
     ann.copy(id)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    // The delete moved it to the trash: its rows stay until a purge.
+    assert_eq!(
+        db.count("projects", &format!("id = {id} AND deleted_at IS NOT NULL"))
+            .await,
+        1
+    );
+    assert_eq!(
+        send(ann.req(Method::DELETE, &format!("/api/v1/trash/{id}")))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(db.count("projects", "").await, 0);
     assert_eq!(db.count("project_versions", "").await, 0);
     let mine = ann

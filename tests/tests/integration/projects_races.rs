@@ -362,7 +362,12 @@ async fn copies_racing_a_delete_are_whole_or_404(db: TestDb, processes: usize) {
             db.count("projects", &format!("parent_id = {source}")).await,
             made as i64
         );
-        assert_eq!(db.count("projects", &format!("id = {source}")).await, 0);
+        // In the trash (G15), not purged.
+        assert_eq!(
+            db.count("projects", &format!("id = {source} AND deleted_at IS NULL"))
+                .await,
+            0
+        );
         owner
             .project(source)
             .await
@@ -487,10 +492,23 @@ async fn saves_racing_a_delete_never_land_after_it(db: TestDb, processes: usize)
                 .await
                 .expect_problem(StatusCode::NOT_FOUND, "not_found");
         }
-        assert_eq!(db.count("projects", &format!("id = {id}")).await, 0);
+        // In the trash (G15) at the last version that landed; no version
+        // row after it.
+        let last = landed.last().copied().unwrap_or(1);
         assert_eq!(
-            db.count("project_versions", &format!("project_id = {id}"))
-                .await,
+            db.count(
+                "projects",
+                &format!("id = {id} AND deleted_at IS NOT NULL AND version = {last}")
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            db.count(
+                "project_versions",
+                &format!("project_id = {id} AND version > {last}")
+            )
+            .await,
             0
         );
     }
@@ -548,8 +566,11 @@ async fn concurrent_creates_stop_at_the_quota(db: TestDb, processes: usize) {
         .await
         .expect(StatusCode::CREATED);
     assert_eq!(
-        db.count("projects", &format!("owner_id = {}", ann.id))
-            .await,
+        db.count(
+            "projects",
+            &format!("owner_id = {} AND deleted_at IS NULL", ann.id)
+        )
+        .await,
         QUOTA as i64
     );
 }

@@ -374,7 +374,8 @@ async fn saves_count_every_kept_version_and_pruning_gives_bytes_back(db: TestDb)
     expect_stored(&db, &ann, PROJECT_QUOTA, "exactly at the quota").await;
 }
 
-/// Deleting a project gives back the bytes of every version it kept.
+/// Purging a project (a delete moves it to the trash, where its bytes still
+/// count) gives back the bytes of every version it kept.
 async fn deleting_a_project_gives_back_all_its_versions(db: TestDb) {
     let opts = ServerOptions::default().with(QUOTA_VAR, PROJECT_QUOTA);
     let server = TestServer::spawn(&db, &opts);
@@ -394,8 +395,13 @@ async fn deleting_a_project_gives_back_all_its_versions(db: TestDb) {
     expect_stored(&db, &ann, 850, "with two projects").await;
     expect_over(&ann.create("Third", &body_of(400)).await, PROJECT_QUOTA);
 
+    // To the trash: the bytes still count (a restore gives it all back)...
     assert_eq!(ann.delete(first).await.status, StatusCode::NO_CONTENT);
-    expect_stored(&db, &ann, 250, "after deleting the first").await;
+    expect_stored(&db, &ann, 850, "with the first in the trash").await;
+    assert_eq!(files(&db).len(), 4, "the trash keeps the files");
+    // ...only a purge gives them back.
+    assert_eq!(purge(&ann, first).await, StatusCode::NO_CONTENT);
+    expect_stored(&db, &ann, 250, "after purging the first").await;
     assert_eq!(
         files(&db).len(),
         1,
@@ -404,7 +410,16 @@ async fn deleting_a_project_gives_back_all_its_versions(db: TestDb) {
     ann.create_ok("Third", &body_of(400)).await;
     expect_stored(&db, &ann, 650, "after the third").await;
     assert_eq!(ann.delete(second).await.status, StatusCode::NO_CONTENT);
-    expect_stored(&db, &ann, 400, "after deleting the second").await;
+    expect_stored(&db, &ann, 650, "with the second in the trash").await;
+    assert_eq!(purge(&ann, second).await, StatusCode::NO_CONTENT);
+    expect_stored(&db, &ann, 400, "after purging the second").await;
+}
+
+/// `DELETE /api/v1/trash/{id}`: the purge that gives a project's bytes back.
+async fn purge(user: &User, id: i64) -> StatusCode {
+    send(user.req(Method::DELETE, &format!("/api/v1/trash/{id}")))
+        .await
+        .status
 }
 
 /// A copy is the copier's: its body counts toward the copier's bytes.
@@ -538,8 +553,16 @@ async fn the_migration_counts_existing_versions_and_rolls_back(db: TestDb) {
         .expect(StatusCode::CREATED);
     drop(server);
 
-    // Down one step: the columns go, every row stays.
-    run_cubby(&db, &["migrate", "down"]);
+    // Down to just before this migration (past any later one): the columns
+    // go, every row stays.
+    let status = run_cubby(&db, &["migrate", "status"]);
+    let lines: Vec<&str> = status.lines().filter(|l| !l.trim().is_empty()).collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("_storage_quota"))
+        .unwrap_or_else(|| panic!("no storage_quota migration in {status}"));
+    let steps = (lines.len() - at).to_string();
+    run_cubby(&db, &["migrate", "down", &steps]);
     let conn = db.connect().await;
     for (table, column) in [("users", "storage_bytes"), ("assets", "created_by")] {
         let gone = conn
