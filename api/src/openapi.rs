@@ -18,7 +18,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{assets, auth, backpack, me, ops, pages, projects, scratch};
+use crate::routes::{assets, auth, backpack, groups, me, ops, pages, projects, scratch};
 use responses::{
     BadRequest, Conflict, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge,
     TooManyRequests, Unauthenticated, Unavailable, UnsupportedMediaType, VersionRequired,
@@ -34,6 +34,7 @@ use responses::{
         ops::healthz, ops::readyz, ops::metrics, openapi,
         auth::dev_login, auth::logout, auth::oidc_login, auth::oidc_callback,
         me::me, me::groups,
+        groups::create, groups::join, groups::rotate_code, groups::members, groups::remove_member,
         projects::create, projects::list, projects::get, projects::body, projects::update,
         projects::delete, projects::copy, projects::set_shares, projects::versions,
         projects::version_body, projects::group_projects,
@@ -53,6 +54,7 @@ use responses::{
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "auth", description = "Login, sessions and the caller"),
         (name = "projects", description = "Projects, versions, shares and copies"),
+        (name = "classes", description = "Classes a teacher makes in cubby, joined with a code"),
         (name = "assets", description = "Content-addressed costumes, sounds and sprites"),
         (name = "backpack", description = "The caller's backpack"),
         (name = "scratch", description = "The Scratch 3 editor's own wire protocol \
