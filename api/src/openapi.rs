@@ -44,6 +44,8 @@ use responses::{
         scratch::get_asset, scratch::post_asset,
         scratch::backpack_get, scratch::backpack_add, scratch::backpack_delete,
         pages::home, pages::editor, pages::dev_login_form, pages::copy,
+        pages::create_class, pages::join_class, pages::share, pages::rotate_code,
+        pages::remove_member,
     ),
     components(schemas(crate::problem::ProblemDto), responses(
         BadRequest, Unauthenticated, Forbidden, NotFound, RequestTimeout, Conflict, TooLarge,

@@ -254,7 +254,27 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             "/auth/dev/form",
             [(POST, web::to(pages::dev_login_form))],
         ))
-        .service(resource("/home/copy/{id}", [(POST, web::to(pages::copy))]));
+        .service(resource("/home/copy/{id}", [(POST, web::to(pages::copy))]))
+        .service(resource(
+            "/home/classes",
+            [(POST, web::to(pages::create_class))],
+        ))
+        .service(resource(
+            "/home/classes/join",
+            [(POST, web::to(pages::join_class))],
+        ))
+        .service(resource(
+            "/home/classes/share",
+            [(POST, web::to(pages::share))],
+        ))
+        .service(resource(
+            "/home/classes/{id}/code",
+            [(POST, web::to(pages::rotate_code))],
+        ))
+        .service(resource(
+            "/home/classes/{id}/remove/{user_id}",
+            [(POST, web::to(pages::remove_member))],
+        ));
 }
 
 /// What no route claims: the editor's static files for GET and HEAD, else

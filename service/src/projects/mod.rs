@@ -33,7 +33,7 @@ pub use delete::delete;
 pub use read::{body, get, group_projects, list, version_body, versions};
 pub use rules::{slug_base, DEFAULT_TITLE};
 pub use save::update;
-pub use share::set_shares;
+pub use share::{add_share, set_shares};
 
 /// A project as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

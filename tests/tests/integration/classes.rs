@@ -18,6 +18,7 @@ on_backends!(
     login_sync_leaves_local_classes_alone,
     sharing_with_a_local_class,
     wrong_codes_are_rate_limited_per_user,
+    the_home_page_makes_joins_and_shows_classes,
 );
 on_backends!(
     processes [1, 2]:
@@ -548,4 +549,144 @@ async fn two_last_teachers_leaving_at_once(db: TestDb, processes: usize) {
             .expect_problem(StatusCode::CONFLICT, "last_teacher");
         assert_eq!(member_ids(stayed, id).await, vec![stayed.id]);
     }
+}
+
+// ---- the home page's forms --------------------------------------------------
+
+/// A form POST with the user's session cookie (no redirects followed).
+async fn form(user: &User, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Reply {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut req = http
+        .post(user.api.url(path))
+        .header("cookie", format!("cubby_session={}", user.token))
+        .form(fields);
+    if let Some(origin) = origin {
+        req = req.header("origin", origin);
+    }
+    send(req).await
+}
+
+async fn home_html(user: &User, query: &str) -> String {
+    let reply = send(
+        user.api
+            .http
+            .get(user.api.url(&format!("/{query}")))
+            .header("cookie", format!("cubby_session={}", user.token)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    reply.text()
+}
+
+async fn the_home_page_makes_joins_and_shows_classes(db: TestDb) {
+    let opts = ServerOptions::default().with("CUBBY_JOIN_FAILURES_PER_USER", 2);
+    let (_servers, clients) = start_processes(&db, 1, &opts);
+    let api = &clients[0];
+    let tess = User::login(api, "tess", "teacher", &[]).await;
+    let sam = User::login(api, "sam", "student", &[]).await;
+
+    // A teacher makes a class with the form: 303 back home, with a message.
+    let made = form(&tess, "/home/classes", &[("name", "Robots <club>")], None).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text());
+    assert_eq!(made.header("location"), Some("/?class_msg=created"));
+    let groups = my_groups(&tess).await;
+    let id = groups[0]["id"].as_i64().unwrap();
+    let code = groups[0]["join_code"].as_str().unwrap().to_owned();
+    let html = home_html(&tess, "?class_msg=created").await;
+    assert!(html.contains("Class created."), "{html}");
+    assert!(
+        html.contains("Robots &lt;club&gt;") && html.contains(&code),
+        "{html}"
+    );
+    assert!(html.contains(&format!("/home/classes/{id}/code")), "{html}");
+    // A student's page has the join form but no class form.
+    let html = home_html(&sam, "").await;
+    assert!(html.contains("/home/classes/join") && !html.contains("Create class"));
+
+    // From another site: refused (S2), nothing joined.
+    let evil = form(
+        &sam,
+        "/home/classes/join",
+        &[("code", &code)],
+        Some("https://evil.example"),
+    )
+    .await;
+    evil.expect_problem(StatusCode::FORBIDDEN, "cross_origin");
+    // A wrong code: back home with a readable message, not JSON.
+    let wrong = form(&sam, "/home/classes/join", &[("code", "zzzzzzzz")], None).await;
+    assert_eq!(wrong.header("location"), Some("/?class_msg=not_found"));
+    let html = home_html(&sam, "?class_msg=not_found").await;
+    assert!(html.contains("No class has that code"), "{html}");
+    // The right code in lower case.
+    let joined = form(
+        &sam,
+        "/home/classes/join",
+        &[("code", &code.to_lowercase())],
+        None,
+    )
+    .await;
+    assert_eq!(joined.header("location"), Some("/?class_msg=joined"));
+    assert_eq!(member_ids(&tess, id).await, vec![tess.id, sam.id]);
+    // The teacher sees the member and shares a project with the class.
+    assert!(home_html(&tess, "")
+        .await
+        .contains(&format!("/home/classes/{id}/remove/{}", sam.id)));
+    let project = tess.create_ok("Starter", &json!({"targets": []})).await;
+    let pid = project["id"].as_i64().unwrap().to_string();
+    let shared = form(
+        &tess,
+        "/home/classes/share",
+        &[("project_id", &pid), ("group_id", &id.to_string())],
+        None,
+    )
+    .await;
+    assert_eq!(shared.header("location"), Some("/?class_msg=shared"));
+    assert_eq!(
+        sam.list_all("/api/v1/projects?scope=shared", 20)
+            .await
+            .len(),
+        1
+    );
+    // New code; remove; the last teacher stays with a message.
+    let rotated = form(&tess, &format!("/home/classes/{id}/code"), &[], None).await;
+    assert_eq!(rotated.header("location"), Some("/?class_msg=rotated"));
+    assert_ne!(my_groups(&tess).await[0]["join_code"], code.as_str());
+    let removed = form(
+        &tess,
+        &format!("/home/classes/{id}/remove/{}", sam.id),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(removed.header("location"), Some("/?class_msg=removed"));
+    let last = form(
+        &tess,
+        &format!("/home/classes/{id}/remove/{}", tess.id),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(last.header("location"), Some("/?class_msg=last_teacher"));
+    // Rate limited through the form too (2 wrong codes allowed).
+    form(&sam, "/home/classes/join", &[("code", "yyyyyyyy")], None).await;
+    let limited = form(&sam, "/home/classes/join", &[("code", "xxxxxxxx")], None).await;
+    assert_eq!(
+        limited.header("location"),
+        Some("/?class_msg=too_many_requests")
+    );
+    assert!(home_html(&sam, "?class_msg=too_many_requests")
+        .await
+        .contains("Too many wrong codes"));
+    // Not logged in: 401.
+    let anon = send(
+        reqwest::Client::new()
+            .post(api.url("/home/classes/join"))
+            .form(&[("code", "x")]),
+    )
+    .await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
 }

@@ -234,6 +234,11 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/editor", &["get"]),
     ("/auth/dev/form", &["post"]),
     ("/home/copy/{id}", &["post"]),
+    ("/home/classes", &["post"]),
+    ("/home/classes/join", &["post"]),
+    ("/home/classes/share", &["post"]),
+    ("/home/classes/{id}/code", &["post"]),
+    ("/home/classes/{id}/remove/{user_id}", &["post"]),
 ];
 
 const METHODS: &[&str] = &[

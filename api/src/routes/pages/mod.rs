@@ -20,10 +20,12 @@ use crate::headers::html_page;
 use crate::state::AppState;
 use service::auth::User;
 
+mod classes;
 mod editor;
 mod home;
 mod static_files;
 
+pub use classes::*;
 pub use editor::*;
 pub use home::*;
 pub use static_files::static_file;
