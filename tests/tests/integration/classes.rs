@@ -18,6 +18,7 @@ on_backends!(
     login_sync_leaves_local_classes_alone,
     sharing_with_a_local_class,
     wrong_codes_are_rate_limited_per_user,
+    wrong_codes_are_rate_limited_per_address,
     the_home_page_makes_joins_and_shows_classes,
 );
 on_backends!(
@@ -384,6 +385,33 @@ async fn wrong_codes_are_rate_limited_per_user(db: TestDb) {
     join(&sam, "EEEEEEEE")
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
+}
+
+async fn wrong_codes_are_rate_limited_per_address(db: TestDb) {
+    let opts = ServerOptions::default().with("CUBBY_JOIN_FAILURES_PER_IP", 3);
+    let (_servers, clients) = start_processes(&db, 1, &opts);
+    let api = &clients[0];
+    let tess = User::login(api, "tess", "teacher", &[]).await;
+    let class = create_class(&tess, "Maths")
+        .await
+        .expect(StatusCode::CREATED);
+    let code = class["join_code"].as_str().unwrap().to_owned();
+    let users = students(&clients, "kid", 4).await;
+    // Right codes never count: many joins from one address all succeed.
+    for user in &users[..2] {
+        join(user, &code).await.expect(StatusCode::OK);
+        join(user, &code).await.expect(StatusCode::OK);
+    }
+    // Three wrong codes from three accounts on one address…
+    for user in &users[..3] {
+        join(user, "AAAAAAAA")
+            .await
+            .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    }
+    // …and every join from that address is 429, a fresh account's right code too.
+    join(&users[3], &code)
+        .await
+        .expect_problem(StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
 }
 
 // ---- G20 -------------------------------------------------------------------
