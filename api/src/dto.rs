@@ -59,6 +59,7 @@ mod whole {
 pub struct GroupDto {
     pub id: i64,
     /// The identity provider's id; `null` for a local group.
+    #[schema(required = true)]
     pub external_id: Option<String>,
     pub name: String,
     /// `idp` or `local`.
