@@ -17,8 +17,9 @@
 //!   row's exclusive lock, so two teachers removing each other at once are
 //!   serialized and the second one gets 409 `last_teacher`.
 //!
-//! [`teacher_member`] is the one check "is this caller a teacher member of
-//! that group", on the caller's transaction, for every rule that needs it.
+//! [`member`] and [`teacher_member`] are the one check each of "is this
+//! caller a (teacher) member of that group", on the caller's transaction,
+//! for every rule that needs it (assignments too).
 
 use entity::{group, membership, user};
 use rand::Rng;
@@ -119,11 +120,11 @@ fn members_of(group_id: i64) -> sea_orm::Select<user::Entity> {
     )
 }
 
-/// The check every teacher-only rule of a group makes, on the caller's
-/// transaction: a non-member gets 404 (the group is not theirs to see), a
-/// member who is not a teacher 403. Returns the group row (not locked: lock
-/// it first where the rule needs the lock).
-pub async fn teacher_member(
+/// The check every member-only rule of a group makes, on the caller's
+/// transaction: the group row if the caller is a member, else 404 (a group
+/// that is not theirs is one they may not know exists). Not locked: lock
+/// it first where the rule needs the lock.
+pub async fn member(
     txn: &DatabaseTransaction,
     caller: &User,
     group_id: i64,
@@ -135,6 +136,18 @@ pub async fn teacher_member(
     if !is_member(txn, caller.id, group_id).await? {
         return Err(Error::NotFound);
     }
+    Ok(row)
+}
+
+/// The check every teacher-only rule of a group makes (rotate, remove, and
+/// later assignments), on the caller's transaction: a non-member gets 404,
+/// a member who is not a teacher 403. Returns the group row (not locked).
+pub async fn teacher_member(
+    txn: &DatabaseTransaction,
+    caller: &User,
+    group_id: i64,
+) -> Result<group::Model> {
+    let row = member(txn, caller, group_id).await?;
     if caller.role != Role::Teacher {
         return Err(Error::Forbidden);
     }
