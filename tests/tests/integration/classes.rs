@@ -5,6 +5,7 @@
 //! with one and two server processes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -490,9 +491,13 @@ async fn joins_racing_a_rotation(db: TestDb, processes: usize) {
             let old = old.clone();
             async move {
                 if i == middle {
-                    (None, rotate(&teacher, id).await)
+                    let reply = rotate(&teacher, id).await;
+                    // When the rotation's answer (so its commit) was seen.
+                    (None, reply, Instant::now())
                 } else {
-                    (Some(kid_index), join(&kid, &old).await)
+                    // When the join was sent.
+                    let sent = Instant::now();
+                    (Some(kid_index), join(&kid, &old).await, sent)
                 }
             }
         })
@@ -500,12 +505,18 @@ async fn joins_racing_a_rotation(db: TestDb, processes: usize) {
         let mut kid_of = Vec::new();
         let mut replies = Vec::new();
         let mut rotation = None;
-        for (kid, reply) in results {
+        let mut sent_at = Vec::new();
+        let mut rotated_at = None;
+        for (kid, reply, at) in results {
             match kid {
-                None => rotation = Some(reply),
+                None => {
+                    rotation = Some(reply);
+                    rotated_at = Some(at);
+                }
                 Some(k) => {
                     kid_of.push(k);
                     replies.push(reply);
+                    sent_at.push(at);
                 }
             }
         }
@@ -526,6 +537,18 @@ async fn joins_racing_a_rotation(db: TestDb, processes: usize) {
             .collect();
         for r in replies.iter().filter(|r| r.status == StatusCode::NOT_FOUND) {
             r.expect_problem(StatusCode::NOT_FOUND, "not_found");
+        }
+        // A join sent after the rotation had committed (its answer was in)
+        // cannot have succeeded with the old code.
+        let rotated_at = rotated_at.unwrap();
+        for (reply, sent) in replies.iter().zip(&sent_at) {
+            if *sent > rotated_at {
+                assert_eq!(
+                    reply.status,
+                    StatusCode::NOT_FOUND,
+                    "round {round}: a late join succeeded"
+                );
+            }
         }
         joined.push(tess.id);
         joined.sort_unstable();
