@@ -172,12 +172,18 @@ impl Application {
             config.login_rate_per_ip,
             config.login_rate_per_user,
         );
+        let join_limits = crate::ratelimit::JoinLimits::new(
+            config.join_failures_per_user,
+            config.join_failures_per_ip,
+            Duration::from_secs(config.join_failure_window_secs),
+        );
         let state = web::Data::new(AppState {
             ctx,
             config,
             metrics,
             oidc,
             login_limits,
+            join_limits,
         });
         let limits = state.clone();
         actix_web::rt::spawn(async move {
@@ -185,6 +191,7 @@ impl Application {
             loop {
                 tick.tick().await;
                 limits.login_limits.shrink();
+                limits.join_limits.shrink();
             }
         });
 

@@ -158,6 +158,37 @@ pub struct Config {
     )]
     pub login_rate_per_user: u32,
 
+    /// Wrong class join codes one user may send per window before every
+    /// join of theirs is 429 until the window passes; 0 turns it off.
+    #[arg(
+        long,
+        env = "CUBBY_JOIN_FAILURES_PER_USER",
+        default_value_t = 10,
+        global = true
+    )]
+    pub join_failures_per_user: u32,
+
+    /// Wrong class join codes from one IP address per window (a school
+    /// behind one NAT shares an address; right codes never count); 0 turns
+    /// it off.
+    #[arg(
+        long,
+        env = "CUBBY_JOIN_FAILURES_PER_IP",
+        default_value_t = 100,
+        global = true
+    )]
+    pub join_failures_per_ip: u32,
+
+    /// The window of the join-code limits, in seconds.
+    #[arg(
+        long,
+        env = "CUBBY_JOIN_FAILURE_WINDOW_SECS",
+        default_value_t = 900,
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
+        global = true
+    )]
+    pub join_failure_window_secs: u64,
+
     /// Projects one user may own.
     #[arg(
         long,

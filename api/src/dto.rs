@@ -52,11 +52,24 @@ mod whole {
     }
 }
 
+/// A group (class): from the identity provider (`source: "idp"`) or made by
+/// a teacher in cubby (`"local"`, no `external_id`). `join_code` is present
+/// only for a teacher member of a local group.
 #[derive(Serialize, ToSchema)]
 pub struct GroupDto {
     pub id: i64,
-    pub external_id: String,
+    /// The identity provider's id; `null` for a local group.
+    #[schema(required = true)]
+    pub external_id: Option<String>,
     pub name: String,
+    /// `idp` or `local`.
+    #[schema(pattern = "^(idp|local)$")]
+    pub source: &'static str,
+    /// The class's current join code (8 characters of
+    /// `23456789ABCDEFGHJKMNPQRSTUVWXYZ`); only for its teachers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[2-9A-HJKMNP-Z]{8}$")]
+    pub join_code: Option<String>,
 }
 
 impl From<service::auth::Group> for GroupDto {
@@ -65,8 +78,61 @@ impl From<service::auth::Group> for GroupDto {
             id: g.id,
             external_id: g.external_id,
             name: g.name,
+            source: g.source.as_str(),
+            join_code: g.join_code,
         }
     }
+}
+
+/// `POST /api/v1/groups`: a new local class.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroup {
+    #[schema(schema_with = GroupText::schema)]
+    pub name: String,
+}
+
+/// `POST /api/v1/groups/join`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinGroup {
+    /// The class's join code, in any case.
+    #[schema(max_length = 64)]
+    pub code: String,
+}
+
+/// `POST /api/v1/groups/{id}/join-code`: the new code.
+#[derive(Serialize, ToSchema)]
+pub struct JoinCodeDto {
+    #[schema(pattern = "^[2-9A-HJKMNP-Z]{8}$")]
+    pub join_code: String,
+}
+
+/// One member of a class.
+#[derive(Serialize, ToSchema)]
+pub struct MemberDto {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    /// `teacher` or `student`.
+    pub role: &'static str,
+}
+
+impl From<service::groups::Member> for MemberDto {
+    fn from(m: service::groups::Member) -> Self {
+        Self {
+            id: m.id,
+            username: m.username,
+            display_name: m.display_name,
+            role: m.role.as_str(),
+        }
+    }
+}
+
+/// A class's whole roster, by user id (not paged: a class is small).
+#[derive(Serialize, ToSchema)]
+pub struct MembersDto {
+    pub items: Vec<MemberDto>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -18,7 +18,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{assets, auth, backpack, me, ops, pages, projects, scratch, trash};
+use crate::routes::{assets, auth, backpack, groups, me, ops, pages, projects, scratch, trash};
 use responses::{
     BadRequest, Conflict, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge,
     TooManyRequests, Unauthenticated, Unavailable, UnsupportedMediaType, VersionRequired,
@@ -34,6 +34,7 @@ use responses::{
         ops::healthz, ops::readyz, ops::metrics, openapi,
         auth::dev_login, auth::logout, auth::oidc_login, auth::oidc_callback,
         me::me, me::groups,
+        groups::create, groups::join, groups::rotate_code, groups::members, groups::remove_member,
         projects::create, projects::list, projects::get, projects::body, projects::update,
         projects::delete, projects::copy, projects::set_shares, projects::versions,
         projects::version_body, projects::group_projects,
@@ -46,6 +47,8 @@ use responses::{
         pages::home, pages::editor, pages::dev_login_form, pages::copy,
         pages::home_delete, pages::home_restore, pages::home_purge,
         pages::project_page, pages::project_restore_version,
+        pages::create_class, pages::join_class, pages::share, pages::rotate_code,
+        pages::remove_member,
     ),
     components(schemas(crate::problem::ProblemDto), responses(
         BadRequest, Unauthenticated, Forbidden, NotFound, RequestTimeout, Conflict, TooLarge,
@@ -56,6 +59,7 @@ use responses::{
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "auth", description = "Login, sessions and the caller"),
         (name = "projects", description = "Projects, versions, shares and copies"),
+        (name = "classes", description = "Classes a teacher makes in cubby, joined with a code"),
         (name = "assets", description = "Content-addressed costumes, sounds and sprites"),
         (name = "backpack", description = "The caller's backpack"),
         (name = "scratch", description = "The Scratch 3 editor's own wire protocol \

@@ -22,7 +22,7 @@ pub fn status_of(code: Code) -> StatusCode {
         }
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        Code::VersionConflict => StatusCode::CONFLICT,
+        Code::VersionConflict | Code::LastTeacher => StatusCode::CONFLICT,
         Code::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Code::VersionRequired => StatusCode::PRECONDITION_REQUIRED,
@@ -332,6 +332,7 @@ mod tests {
         ("login_refused", 400),
         ("provider_unavailable", 503),
         ("too_many_requests", 429),
+        ("last_teacher", 409),
         ("busy", 503),
         ("not_ready", 503),
         ("storage_error", 500),

@@ -12,4 +12,6 @@ pub struct AppState {
     pub oidc: Option<crate::oidc::Oidc>,
     /// Login attempts per IP and per username.
     pub login_limits: crate::ratelimit::LoginLimits,
+    /// Wrong class join codes per user and per IP.
+    pub join_limits: crate::ratelimit::JoinLimits,
 }

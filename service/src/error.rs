@@ -86,8 +86,11 @@ codes! {
     LoginRefused => "login_refused",
     /// The identity provider cannot be reached.
     ProviderUnavailable => "provider_unavailable",
-    /// Too many login attempts (per IP or per username).
+    /// Too many login attempts (per IP or per username), or too many wrong
+    /// join codes.
     TooManyRequests => "too_many_requests",
+    /// Removing this member would leave a local class without a teacher.
+    LastTeacher => "last_teacher",
     /// A database race that retries did not resolve, or no connection in time.
     Busy => "busy",
     /// The database or the blob store is not reachable (`/readyz`).

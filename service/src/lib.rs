@@ -14,6 +14,7 @@ pub mod blob;
 pub mod db;
 pub mod error;
 pub mod gc;
+pub mod groups;
 pub mod idempotency;
 pub mod object_blob;
 pub mod page;

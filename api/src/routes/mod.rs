@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod auth;
 pub mod backpack;
+pub mod groups;
 pub mod me;
 pub mod ops;
 pub mod pages;
@@ -152,7 +153,29 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             [(GET, web::to(auth::oidc_callback))],
         ))
         .service(authed("/api/v1/me", [(GET, web::to(me::me))]))
-        .service(authed("/api/v1/groups", [(GET, web::to(me::groups))]))
+        .service(
+            authed(
+                "/api/v1/groups",
+                [(GET, web::to(me::groups)), (POST, web::to(groups::create))],
+            )
+            .app_data(small_json.clone()),
+        )
+        .service(
+            authed("/api/v1/groups/join", [(POST, web::to(groups::join))])
+                .app_data(small_json.clone()),
+        )
+        .service(authed(
+            "/api/v1/groups/{id}/join-code",
+            [(POST, web::to(groups::rotate_code))],
+        ))
+        .service(authed(
+            "/api/v1/groups/{id}/members",
+            [(GET, web::to(groups::members))],
+        ))
+        .service(authed(
+            "/api/v1/groups/{id}/members/{user_id}",
+            [(DELETE, web::to(groups::remove_member))],
+        ))
         .service(authed(
             "/api/v1/groups/{id}/projects",
             [(GET, web::to(projects::group_projects))],
@@ -265,6 +288,26 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
         .service(resource(
             "/project/{id}/versions/{version}/restore",
             [(POST, web::to(pages::project_restore_version))],
+        ))
+        .service(resource(
+            "/home/classes",
+            [(POST, web::to(pages::create_class))],
+        ))
+        .service(resource(
+            "/home/classes/join",
+            [(POST, web::to(pages::join_class))],
+        ))
+        .service(resource(
+            "/home/classes/share",
+            [(POST, web::to(pages::share))],
+        ))
+        .service(resource(
+            "/home/classes/{id}/code",
+            [(POST, web::to(pages::rotate_code))],
+        ))
+        .service(resource(
+            "/home/classes/{id}/remove/{user_id}",
+            [(POST, web::to(pages::remove_member))],
         ));
 }
 

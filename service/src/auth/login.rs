@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 use super::session::{new_token, token_hash};
-use super::{Group, GroupClaim, LoginInput, NewSession, Role, UpstreamTokens, User};
+use super::{Group, GroupClaim, GroupSource, LoginInput, NewSession, Role, UpstreamTokens, User};
 use crate::error::{Code, Error, Result};
 use crate::text::TextRule;
 use crate::tx::{self, Kind};
@@ -151,7 +151,8 @@ async fn sync_user(
         .unwrap_or_else(|| input.username.clone());
     let groups = upsert_groups(txn, wanted_groups, now).await?;
     let user = lock_or_create_user(txn, input, &display_name, now).await?;
-    let memberships_changed = sync_memberships(txn, user.id, &groups, now).await?;
+    let (memberships_changed, local_groups) =
+        sync_memberships(txn, user.id, &groups, input.role, now).await?;
     let profile_changed = user.username != input.username
         || user.display_name != display_name
         || user.role != input.role.as_str();
@@ -169,7 +170,7 @@ async fn sync_user(
             .exec(txn)
             .await?;
     }
-    let mut group_list: Vec<Group> = groups.into_values().collect();
+    let mut group_list: Vec<Group> = groups.into_values().chain(local_groups).collect();
     group_list.sort_by_key(|g| g.id);
     Ok(User {
         id: user.id,
@@ -194,16 +195,21 @@ async fn upsert_groups(
     }
     for (external_id, name) in wanted {
         group::Entity::insert(group::ActiveModel {
-            external_id: Set(external_id.clone()),
+            external_id: Set(Some(external_id.clone())),
             name: Set(name.clone()),
             created_at: Set(now),
+            source: Set(GroupSource::Idp.as_str().to_owned()),
+            join_code: Set(None),
             ..Default::default()
         })
         .on_conflict_do_nothing_on([group::Column::ExternalId])
         .exec_without_returning(txn)
         .await?;
     }
+    // Only idp groups: a local group has no external id, and the source
+    // filter says so twice — a claim never names a local group.
     let rows = group::Entity::find()
+        .filter(group::Column::Source.eq(GroupSource::Idp.as_str()))
         .filter(group::Column::ExternalId.is_in(wanted.keys().cloned()))
         .order_by_asc(group::Column::ExternalId)
         .lock_shared()
@@ -211,8 +217,11 @@ async fn upsert_groups(
         .await?;
     let mut groups = BTreeMap::new();
     for row in rows {
+        let Some(external_id) = row.external_id.clone() else {
+            continue;
+        };
         let name = wanted
-            .get(&row.external_id)
+            .get(&external_id)
             .cloned()
             .unwrap_or(row.name.clone());
         if name != row.name {
@@ -223,11 +232,13 @@ async fn upsert_groups(
                 .await?;
         }
         groups.insert(
-            row.external_id.clone(),
+            external_id.clone(),
             Group {
                 id: row.id,
-                external_id: row.external_id,
+                external_id: Some(external_id),
                 name,
+                source: GroupSource::Idp,
+                join_code: None,
             },
         );
     }
@@ -277,20 +288,49 @@ async fn lock_or_create_user(
         .ok_or_else(|| Error::Internal("user row missing after insert".into()))
 }
 
-/// Makes the user's memberships exactly `groups`; returns whether anything changed.
+/// Makes the user's memberships in `idp` groups exactly `groups`; memberships
+/// in `local` groups are never touched (a teacher made those, not the
+/// provider). Returns whether anything changed, and the user's local groups
+/// (as a member with `role` sees them).
 async fn sync_memberships(
     txn: &DatabaseTransaction,
     user_id: i64,
     groups: &BTreeMap<String, Group>,
+    role: Role,
     now: DateTime<Utc>,
-) -> Result<bool> {
-    let current: BTreeSet<i64> = membership::Entity::find()
+) -> Result<(bool, Vec<Group>)> {
+    let all: BTreeSet<i64> = membership::Entity::find()
         .filter(membership::Column::UserId.eq(user_id))
         .lock_exclusive()
         .all(txn)
         .await?
         .into_iter()
         .map(|m| m.group_id)
+        .collect();
+    let local: Vec<group::Model> = if all.is_empty() {
+        Vec::new()
+    } else {
+        group::Entity::find()
+            .filter(group::Column::Id.is_in(all.iter().copied()))
+            .filter(group::Column::Source.eq(GroupSource::Local.as_str()))
+            .order_by_asc(group::Column::Id)
+            .all(txn)
+            .await?
+    };
+    let local_ids: BTreeSet<i64> = local.iter().map(|g| g.id).collect();
+    let current: BTreeSet<i64> = all.difference(&local_ids).copied().collect();
+    let local_groups = local
+        .into_iter()
+        .map(|g| {
+            Group::for_member(
+                g.id,
+                g.external_id,
+                g.name,
+                GroupSource::Local,
+                g.join_code,
+                role,
+            )
+        })
         .collect();
     let wanted: BTreeSet<i64> = groups.values().map(|g| g.id).collect();
     let to_remove: Vec<i64> = current.difference(&wanted).copied().collect();
@@ -312,7 +352,7 @@ async fn sync_memberships(
         .exec_without_returning(txn)
         .await?;
     }
-    Ok(!to_remove.is_empty() || !to_add.is_empty())
+    Ok((!to_remove.is_empty() || !to_add.is_empty(), local_groups))
 }
 
 #[cfg(test)]

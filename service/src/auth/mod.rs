@@ -69,11 +69,64 @@ pub struct LoginInput {
     pub groups: Vec<GroupClaim>,
 }
 
+/// Where a group comes from: the identity provider's claims, or a teacher
+/// who made it in cubby (a "class" with a join code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupSource {
+    Idp,
+    Local,
+}
+
+impl GroupSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupSource::Idp => "idp",
+            GroupSource::Local => "local",
+        }
+    }
+
+    /// Parses a stored source; anything but `local` is `idp`.
+    pub fn from_stored(s: &str) -> GroupSource {
+        if s == "local" {
+            GroupSource::Local
+        } else {
+            GroupSource::Idp
+        }
+    }
+}
+
+/// A group as one member sees it. `join_code` is only ever filled for a
+/// teacher member of a local group (see [`Group::for_member`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
     pub id: i64,
-    pub external_id: String,
+    /// The identity provider's id; `None` for a local group.
+    pub external_id: Option<String>,
     pub name: String,
+    pub source: GroupSource,
+    pub join_code: Option<String>,
+}
+
+impl Group {
+    /// The group as a member with `role` sees it: the join code only for a
+    /// teacher of a local group.
+    pub fn for_member(
+        id: i64,
+        external_id: Option<String>,
+        name: String,
+        source: GroupSource,
+        join_code: Option<String>,
+        role: Role,
+    ) -> Group {
+        let join_code = join_code.filter(|_| source == GroupSource::Local && role == Role::Teacher);
+        Group {
+            id,
+            external_id,
+            name,
+            source,
+            join_code,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoIden, Query, SelectStatemen
 use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 use sha2::{Digest, Sha256};
 
-use super::{Group, LoginInput, Role, UpstreamTokens, User};
+use super::{Group, GroupSource, LoginInput, Role, UpstreamTokens, User};
 use crate::error::{Error, Result};
 use crate::tx::{self, Kind};
 use crate::Ctx;
@@ -71,6 +71,8 @@ struct SessionRow {
     group_id: Option<i64>,
     group_external_id: Option<String>,
     group_name: Option<String>,
+    group_source: Option<String>,
+    group_join_code: Option<String>,
 }
 
 /// Like [`authenticate`], with what the caller needs to keep the provider's
@@ -84,14 +86,18 @@ pub async fn authenticate_session(ctx: &Ctx, token: &str) -> Result<Authenticate
         .all(&ctx.db)
         .await?;
     let first = rows.first().ok_or(Error::Unauthenticated)?;
+    let role = Role::from_stored(&first.role);
     let groups = rows
         .iter()
         .filter_map(|row| {
-            Some(Group {
-                id: row.group_id?,
-                external_id: row.group_external_id.clone()?,
-                name: row.group_name.clone()?,
-            })
+            Some(Group::for_member(
+                row.group_id?,
+                row.group_external_id.clone(),
+                row.group_name.clone()?,
+                GroupSource::from_stored(row.group_source.as_deref()?),
+                row.group_join_code.clone(),
+                role,
+            ))
         })
         .collect();
     Ok(Authenticated {
@@ -99,7 +105,7 @@ pub async fn authenticate_session(ctx: &Ctx, token: &str) -> Result<Authenticate
             id: first.user_id,
             username: first.username.clone(),
             display_name: first.display_name.clone(),
-            role: Role::from_stored(&first.role),
+            role,
             groups,
         },
         session_id: first.session_id,
@@ -150,6 +156,8 @@ fn session_query(token: &str) -> SelectStatement {
             (group::Column::Id, "group_id"),
             (group::Column::ExternalId, "group_external_id"),
             (group::Column::Name, "group_name"),
+            (group::Column::Source, "group_source"),
+            (group::Column::JoinCode, "group_join_code"),
         ],
     );
     query

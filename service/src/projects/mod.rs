@@ -34,7 +34,7 @@ pub use create::{copy, create};
 pub use read::{body, get, group_projects, list, version_body, versions};
 pub use rules::{slug_base, DEFAULT_TITLE};
 pub use save::{restore_version, update};
-pub use share::set_shares;
+pub use share::{add_share, set_shares};
 pub use trash::{delete, list_trash, purge, purge_expired, restore, Trashed};
 
 /// A project as the API shows it.

@@ -28,6 +28,28 @@ pub async fn set_shares(ctx: &Ctx, caller: &User, id: i64, group_ids: &[i64]) ->
             format!("at most {MAX_SHARES} groups"),
         ));
     }
+    replace_shares(ctx, caller, id, |_| wanted.clone()).await
+}
+
+/// Adds one group to the share set (the home page's share form), under the
+/// same lock and rules as [`set_shares`].
+#[tracing::instrument(skip_all, fields(user.id = caller.id, project.id = id))]
+pub async fn add_share(ctx: &Ctx, caller: &User, id: i64, group_id: i64) -> Result<Vec<i64>> {
+    replace_shares(ctx, caller, id, |current| {
+        let mut wanted = current.clone();
+        wanted.insert(group_id);
+        wanted
+    })
+    .await
+}
+
+/// The share set becomes `wanted(current)`, decided under the project's lock.
+async fn replace_shares(
+    ctx: &Ctx,
+    caller: &User,
+    id: i64,
+    wanted: impl Fn(&BTreeSet<i64>) -> BTreeSet<i64>,
+) -> Result<Vec<i64>> {
     let mine: BTreeSet<i64> = caller.groups.iter().map(|g| g.id).collect();
     tx::run(
         &ctx.db,
@@ -36,10 +58,17 @@ pub async fn set_shares(ctx: &Ctx, caller: &User, id: i64, group_ids: &[i64]) ->
         Kind::Edit,
         async |txn| {
             lock_for_owner(txn, caller, id).await?;
+            let current: BTreeSet<i64> = shares_of(txn, id).await?.into_iter().collect();
+            let wanted = wanted(&current);
+            if wanted.len() > MAX_SHARES {
+                return Err(Error::invalid(
+                    Code::InvalidInput,
+                    format!("at most {MAX_SHARES} groups"),
+                ));
+            }
             if caller.role != Role::Teacher || !wanted.is_subset(&mine) {
                 return Err(Error::Forbidden);
             }
-            let current: BTreeSet<i64> = shares_of(txn, id).await?.into_iter().collect();
             let gone: Vec<i64> = current.difference(&wanted).copied().collect();
             if !gone.is_empty() {
                 project_share::Entity::delete_many()

@@ -2,8 +2,9 @@
 //! driven by `tests/browser/editor.mjs` with playwright-core): it creates its
 //! project on cubby, renames the sprite, saves, reloads and sees the change;
 //! puts a costume in the backpack and sees it after a reload; and a student's
-//! scripted SVG, opened directly by a logged-in teacher, runs nothing (S1).
-//! Needs node,
+//! scripted SVG, opened directly by a logged-in teacher, runs nothing (S1);
+//! and a class made, joined and shared on the home page
+//! (`tests/browser/classes.mjs`, which needs no editor). Needs node,
 //! Chromium, `tests/browser/node_modules` and the editor (`CUBBY_TEST_EDITOR_DIR`,
 //! see `cubby editor fetch`); `.ci/run` installs them all. Without them
 //! the test says it skipped (under `CI=true` it fails).
@@ -27,6 +28,12 @@ fn requirements() -> Result<(PathBuf, String), String> {
     if !editor.join("scratch-gui-standalone.js").is_file() {
         return Err(format!("no editor in {}", editor.display()));
     }
+    Ok((editor, browser_requirements()?))
+}
+
+/// Chromium and `tests/browser/node_modules`: what a test of cubby's own
+/// pages needs (no editor). Returns Chromium's path.
+fn browser_requirements() -> Result<String, String> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !Path::new(&chromium).exists() {
         return Err(format!(
@@ -36,13 +43,23 @@ fn requirements() -> Result<(PathBuf, String), String> {
     if !browser_dir().join("node_modules/playwright-core").is_dir() {
         return Err("tests/browser/node_modules is missing (npm ci in tests/browser)".into());
     }
-    Ok((editor, chromium))
+    Ok(chromium)
 }
 
 /// The requirements, or `None` after saying the test skipped (under
 /// `CI=true` a missing requirement fails the test instead).
 fn requirements_or_skip() -> Option<(PathBuf, String)> {
-    match requirements() {
+    or_skip(requirements())
+}
+
+/// [`browser_requirements`], or `None` after saying the test skipped (a
+/// failure under `CI=true`).
+fn browser_requirements_or_skip() -> Option<String> {
+    or_skip(browser_requirements())
+}
+
+fn or_skip<T>(found: Result<T, String>) -> Option<T> {
+    match found {
         Ok(found) => Some(found),
         Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("the browser test must run in CI: {why}")
@@ -203,4 +220,65 @@ async fn a_scripted_svg_opened_in_a_real_browser_runs_nothing() {
     }
     // Nothing was made with the teacher's session.
     assert_eq!(db.count("projects", "").await, 0);
+}
+
+/// Issue 16's walk through the home page: a teacher makes a class, a student
+/// joins with the code, the teacher shares a project with the class, and the
+/// student sees it (`tests/browser/classes.mjs`; needs Chromium and
+/// node_modules, not the editor).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_class_made_joined_and_shared_on_the_home_page_in_a_real_browser() {
+    let Some(chromium) = browser_requirements_or_skip() else {
+        return;
+    };
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    // The teacher's project, made through the API (the same user the
+    // browser logs in as with the form).
+    let teacher = tests::projects::User::login(&api, "ms-lee", "teacher", &[]).await;
+    teacher
+        .create_ok("Robot starter", &serde_json::json!({"targets": []}))
+        .await;
+
+    let screenshot = browser_dir().join("classes-screenshot.png");
+    let out = Command::new("node")
+        .current_dir(browser_dir())
+        .env("CHROMIUM", &chromium)
+        .args([
+            "classes.mjs",
+            &server.base_url,
+            "ms-lee",
+            "sam",
+            "Robot starter",
+            screenshot.to_str().unwrap(),
+        ])
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "browser run failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.lines().any(|l| l == "OK"), "{stdout}");
+    assert!(stdout.lines().any(|l| l == "MEMBER_SEEN=true"), "{stdout}");
+    assert!(stdout.lines().any(|l| l == "SHARED_SEEN=true"), "{stdout}");
+    let code = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("CODE="))
+        .expect("a code");
+    // What the browser did is in the database: one local class with that
+    // code, two members, one share.
+    let groups = "\"groups\"";
+    assert_eq!(
+        db.count(
+            groups,
+            &format!("source = 'local' AND join_code = '{code}'")
+        )
+        .await,
+        1
+    );
+    assert_eq!(db.count("memberships", "").await, 2);
+    assert_eq!(db.count("project_shares", "").await, 1);
 }

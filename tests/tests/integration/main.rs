@@ -10,6 +10,7 @@
 mod assets;
 mod blob_s3;
 mod browser;
+mod classes;
 mod cli;
 mod g13_retry;
 mod g19_migrate_lock;

@@ -80,12 +80,48 @@ async fn has_column(db: &TestDb, table: &str, column: &str) -> bool {
     found
 }
 
+/// Runs `sql` (with `groups` written as `"groups"`, quoted for MariaDB);
+/// whether it succeeded.
+async fn exec(db: &TestDb, sql: &str) -> bool {
+    let sql = if db.backend == tests::Backend::MariaDb {
+        sql.replace('"', "`")
+    } else {
+        sql.to_owned()
+    };
+    let conn = db.connect().await;
+    let ok = conn.execute_unprepared(&sql).await.is_ok();
+    conn.close().await.ok();
+    ok
+}
+
+/// On MariaDB, the collation of `groups.external_id`.
+async fn external_id_collation(db: &TestDb) -> Option<String> {
+    if db.backend != tests::Backend::MariaDb {
+        return None;
+    }
+    let conn = db.connect().await;
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.db_backend(),
+            "SELECT collation_name AS c FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = 'groups' \
+             AND column_name = 'external_id'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    conn.close().await.ok();
+    Some(row.try_get("", "c").unwrap())
+}
+
+const AT: &str = "'2026-01-01 00:00:00'";
+
 async fn migrations_round_trip_up_down_up(db: TestDb) {
     let mariadb = db.backend == tests::Backend::MariaDb;
     let nopad = mariadb.then(|| "utf8mb4_nopad_bin".to_owned());
     run_cubby(&db, &["migrate", "up"]);
     let status = status_lines(&db);
-    assert_eq!(status.len(), 7, "{status:?}");
+    assert_eq!(status.len(), 8, "{status:?}");
     assert!(
         status.iter().all(|l| l.starts_with("applied ")),
         "{status:?}"
@@ -97,6 +133,58 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     assert!(!has_column(&db, "sessions", "access_token").await);
     assert!(has_column(&db, "users", "storage_bytes").await);
     assert!(has_column(&db, "assets", "created_by").await);
+    assert!(exec(&db, "SELECT source, join_code FROM \"groups\" WHERE 1 = 0").await);
+    assert_eq!(external_id_collation(&db).await, nopad);
+
+    // Local groups: no external id, a unique join code; idp groups keep
+    // their unique external id.
+    let user = format!(
+        "INSERT INTO users (subject, username, display_name, role, created_at, updated_at) \
+         VALUES ('dev|ann', 'ann', 'Ann', 'teacher', {AT}, {AT})"
+    );
+    assert!(exec(&db, &user).await);
+    let group = |external_id: &str, source: &str, code: &str| {
+        format!(
+            "INSERT INTO \"groups\" (external_id, name, created_at, source, join_code) \
+             VALUES ({external_id}, 'g', {AT}, '{source}', {code})"
+        )
+    };
+    assert!(exec(&db, &group("'7b'", "idp", "NULL")).await);
+    assert!(
+        !exec(&db, &group("'7b'", "idp", "NULL")).await,
+        "external_id unique"
+    );
+    assert!(exec(&db, &group("NULL", "local", "'ABCDEFGH'")).await);
+    assert!(exec(&db, &group("NULL", "local", "'BCDEFGHJ'")).await);
+    assert!(
+        !exec(&db, &group("NULL", "local", "'ABCDEFGH'")).await,
+        "join_code unique"
+    );
+    assert!(
+        exec(
+            &db,
+            &format!(
+                "INSERT INTO memberships (user_id, group_id, created_at) \
+                 SELECT u.id, g.id, {AT} FROM users u, \"groups\" g"
+            )
+        )
+        .await
+    );
+    assert_eq!(db.count("memberships", "").await, 3);
+
+    // Down: the local groups go with their memberships; the idp group and
+    // its membership stay; external_id is NOT NULL again (byte-exact on
+    // MariaDB still).
+    run_cubby(&db, &["migrate", "down"]);
+    let status = status_lines(&db);
+    assert!(status[7].starts_with("pending "), "{status:?}");
+    assert!(status[6].starts_with("applied "), "{status:?}");
+    assert_eq!(db.count("memberships", "").await, 1);
+    assert!(!exec(&db, "INSERT INTO \"groups\" (external_id, name, created_at) VALUES (NULL, 'x', '2026-01-01 00:00:00')").await);
+    assert!(exec(&db, "INSERT INTO \"groups\" (external_id, name, created_at) VALUES ('8a', 'x', '2026-01-01 00:00:00')").await);
+    assert!(!exec(&db, "SELECT join_code FROM \"groups\"").await);
+    assert_eq!(external_id_collation(&db).await, nopad);
+    assert_eq!(existing_tables(&db).await, TABLES.len());
 
     assert!(has_column(&db, "projects", "deleted_at").await);
 
@@ -163,4 +251,5 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     assert!(has_column(&db, "sessions", "refresh_lease_id").await);
     assert!(has_column(&db, "users", "storage_bytes").await);
     assert!(has_column(&db, "projects", "deleted_at").await);
+    assert!(exec(&db, "SELECT source, join_code FROM \"groups\"").await);
 }

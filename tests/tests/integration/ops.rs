@@ -207,7 +207,11 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/auth/login", &["get"]),
     ("/auth/callback", &["get"]),
     ("/api/v1/me", &["get"]),
-    ("/api/v1/groups", &["get"]),
+    ("/api/v1/groups", &["get", "post"]),
+    ("/api/v1/groups/join", &["post"]),
+    ("/api/v1/groups/{id}/join-code", &["post"]),
+    ("/api/v1/groups/{id}/members", &["get"]),
+    ("/api/v1/groups/{id}/members/{user_id}", &["delete"]),
     ("/api/v1/groups/{id}/projects", &["get"]),
     ("/api/v1/projects", &["get", "post"]),
     ("/api/v1/projects/{id}", &["get", "put", "delete"]),
@@ -242,6 +246,11 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/home/trash/{id}/purge", &["post"]),
     ("/project/{id}", &["get"]),
     ("/project/{id}/versions/{version}/restore", &["post"]),
+    ("/home/classes", &["post"]),
+    ("/home/classes/join", &["post"]),
+    ("/home/classes/share", &["post"]),
+    ("/home/classes/{id}/code", &["post"]),
+    ("/home/classes/{id}/remove/{user_id}", &["post"]),
 ];
 
 const METHODS: &[&str] = &[

@@ -65,6 +65,7 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     let first_page = PageRequest::first(100);
     let mine = projects::list(&state.ctx, &user, Scope::Mine, first_page).await?;
     let shared = projects::list(&state.ctx, &user, Scope::Shared, first_page).await?;
+    let classes = super::classes::section(&state, &req, &user).await?;
     let body = html! {
         p { "Logged in as " strong { (user.display_name) } " (" (user.role.as_str()) ")"
             @if !user.groups.is_empty() {
@@ -81,6 +82,7 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         (project_rows(&mine.items, editor, true, true))
         h2 { "Shared with my classes" }
         (project_rows(&shared.items, editor, true, false))
+        (classes)
         (super::trash::section(&state, &user).await?)
     };
     Ok(page("Home", body))

@@ -21,12 +21,14 @@ use crate::headers::html_page;
 use crate::state::AppState;
 use service::auth::User;
 
+mod classes;
 mod editor;
 mod home;
 mod project;
 mod static_files;
 mod trash;
 
+pub use classes::*;
 pub use editor::*;
 pub use home::*;
 pub use project::*;
