@@ -18,7 +18,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{assets, auth, backpack, me, ops, pages, projects, scratch};
+use crate::routes::{assets, auth, backpack, me, ops, pages, projects, scratch, thumbnails};
 use responses::{
     BadRequest, Conflict, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge,
     TooManyRequests, Unauthenticated, Unavailable, UnsupportedMediaType, VersionRequired,
@@ -37,6 +37,7 @@ use responses::{
         projects::create, projects::list, projects::get, projects::body, projects::update,
         projects::delete, projects::copy, projects::set_shares, projects::versions,
         projects::version_body, projects::group_projects,
+        thumbnails::set, thumbnails::get, thumbnails::scratch_set,
         assets::upload, assets::download,
         backpack::list, backpack::add, backpack::delete,
         scratch::create_project, scratch::get_project, scratch::save_project,

@@ -9,6 +9,7 @@ pub mod ops;
 pub mod pages;
 pub mod projects;
 pub mod scratch;
+pub mod thumbnails;
 
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpResponse, ResponseError, Route};
@@ -200,6 +201,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             )
             .app_data(small_json),
         )
+        .service(authed(
+            "/api/v1/projects/{id}/thumbnail",
+            [
+                (GET, web::to(thumbnails::get)),
+                (PUT, web::to(thumbnails::set)),
+            ],
+        ))
         // `{name:.*}`: a name with slashes still reaches the handler, which
         // answers 400 invalid_asset_name instead of a bare 404.
         .service(resource(
@@ -285,6 +293,10 @@ fn configure_scratch(cfg: &mut web::ServiceConfig) {
             (GET, web::to(scratch::backpack_get)),
             (POST, web::to(scratch::backpack_add)),
         ],
+    ))
+    .service(authed(
+        "/internalapi/project/thumbnail/{id}/set/",
+        [(POST, web::to(thumbnails::scratch_set))],
     ))
     .service(authed(
         "/backpack/{username}/{id}",
