@@ -8,6 +8,7 @@ pub mod me;
 pub mod ops;
 pub mod pages;
 pub mod projects;
+pub mod sb3;
 pub mod scratch;
 pub mod thumbnails;
 
@@ -167,6 +168,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             )
             .app_data(project_json.clone()),
         )
+        // Before `/api/v1/projects/{id}`, which would claim `import`.
+        .service(authed(
+            "/api/v1/projects/import",
+            [(POST, web::to(sb3::import))],
+        ))
         .service(
             authed(
                 "/api/v1/projects/{id}",
@@ -201,6 +207,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             )
             .app_data(small_json),
         )
+        .service(authed(
+            "/api/v1/projects/{id}/sb3",
+            [(GET, web::to(sb3::export))],
+        ))
         .service(authed(
             "/api/v1/projects/{id}/thumbnail",
             [
@@ -239,7 +249,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             "/auth/dev/form",
             [(POST, web::to(pages::dev_login_form))],
         ))
-        .service(resource("/home/copy/{id}", [(POST, web::to(pages::copy))]));
+        .service(resource("/home/copy/{id}", [(POST, web::to(pages::copy))]))
+        .service(resource("/home/import", [(POST, web::to(pages::import))]));
 }
 
 /// What no route claims: the editor's static files for GET and HEAD, else

@@ -30,6 +30,7 @@ mod thumbnail;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use create::create_imported;
 pub use create::{copy, create};
 pub use delete::delete;
 pub use read::{body, get, group_projects, list, version_body, versions};

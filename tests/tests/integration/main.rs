@@ -29,6 +29,7 @@ mod s6_metrics;
 mod s8_storage_quota;
 mod scratch_protocol;
 mod security;
+mod thumbnails;
 
 /// For each scenario `name(db: TestDb)`, a module `name` with one test per
 /// backend: `name::sqlite`, `name::postgres`, `name::mariadb`.

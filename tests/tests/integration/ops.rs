@@ -217,6 +217,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/projects/{id}/copy", &["post"]),
     ("/api/v1/projects/{id}/shares", &["put"]),
     ("/api/v1/projects/{id}/thumbnail", &["get", "put"]),
+    ("/api/v1/projects/{id}/sb3", &["get"]),
+    ("/api/v1/projects/import", &["post"]),
     ("/api/v1/assets/{name}", &["get", "head", "post"]),
     ("/api/v1/backpack", &["get", "post"]),
     ("/api/v1/backpack/{id}", &["delete"]),
@@ -232,6 +234,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/editor", &["get"]),
     ("/auth/dev/form", &["post"]),
     ("/home/copy/{id}", &["post"]),
+    ("/home/import", &["post"]),
 ];
 
 const METHODS: &[&str] = &[
