@@ -322,9 +322,13 @@ fn inflate_counted(
     let mut buf = vec![0u8; CHUNK];
     let mut total: u64 = 0;
     loop {
-        let n = entry
-            .read(&mut buf)
-            .map_err(|e| invalid(format!("an entry cannot be unpacked: {e}")))?;
+        let n = entry.read(&mut buf).map_err(|e| {
+            if lies_about_its_size(&e) {
+                Error::TooLarge { limit }
+            } else {
+                invalid(format!("an entry cannot be unpacked: {e}"))
+            }
+        })?;
         if n == 0 {
             return Ok(total);
         }
@@ -334,6 +338,14 @@ fn inflate_counted(
         }
         sink(&buf[..n]);
     }
+}
+
+/// Does this read error say the entry inflates to more than its declared
+/// size? The zip reader stops there (so a lying archive never fills
+/// anything); it is a zip bomb's signature, answered like one: too large.
+fn lies_about_its_size(err: &std::io::Error) -> bool {
+    err.kind() == std::io::ErrorKind::InvalidData
+        && err.to_string().contains("larger than its declared")
 }
 
 /// Checks the whole archive (blocking: run it off the async workers).
