@@ -393,3 +393,76 @@ async fn zip_bombs_lying_sizes_and_big_uploads_are_too_large(db: TestDb) {
         assert_eq!(stored(&db).await, before, "{what}: nothing stored");
     }
 }
+
+/// A `/proc/<pid>/status` value in KiB (`VmRSS`, `VmHWM`).
+fn proc_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The export streams: exporting a ~108 MiB project (12 assets of 9 MiB of
+/// random bytes) raises the server's peak RSS by far less than the project.
+/// Linux only (reads `/proc`); the numbers are printed for docs/PERFORMANCE.md.
+#[tokio::test]
+async fn export_memory_stays_flat_in_the_project_size() {
+    let db = TestDb::create(tests::Backend::Sqlite).await.unwrap();
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let pid = server.pid();
+    if proc_kib(pid, "VmHWM:").is_none() {
+        eprintln!("no /proc: skipped");
+        return;
+    }
+    let api = Client::new(&server.base_url);
+    let ann = User::login(&api, "ann", "student", &[]).await;
+    let mut names = Vec::new();
+    for i in 0..12 {
+        let bytes = noise(9 * MIB, 100 + i);
+        let name = asset_name(&bytes, "wav");
+        assert_eq!(upload(&ann, &name, bytes).await.status, StatusCode::CREATED);
+        names.push(name);
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let body = project_json(&[], &refs);
+    let p = ann
+        .create_ok("Big", &serde_json::from_slice(&body).unwrap())
+        .await;
+    let id = p["id"].as_i64().unwrap();
+
+    let idle = proc_kib(pid, "VmRSS:").unwrap();
+    // Reset the peak to the current RSS (own child process), so the peak
+    // below is the export's alone.
+    let reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+    let baseline = if reset {
+        idle
+    } else {
+        proc_kib(pid, "VmHWM:").unwrap()
+    };
+    let started = std::time::Instant::now();
+    let mut resp = ann
+        .req(Method::GET, &format!("/api/v1/projects/{id}/sb3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut total = 0usize;
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        total += chunk.len();
+    }
+    let elapsed = started.elapsed();
+    let peak = proc_kib(pid, "VmHWM:").unwrap();
+    let grew_mib = peak.saturating_sub(baseline) as f64 / 1024.0;
+    eprintln!(
+        "export of {:.1} MiB in {elapsed:?}: idle RSS {:.1} MiB, peak {:.1} MiB, +{grew_mib:.1} MiB (peak reset: {reset})",
+        total as f64 / MIB as f64,
+        idle as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    assert!(total > 12 * 9 * MIB, "{total}");
+    assert!(
+        grew_mib < 40.0,
+        "the export grew the server by {grew_mib:.1} MiB"
+    );
+}
