@@ -22,6 +22,7 @@ on_backends!(
     an_import_stores_its_assets_once_and_export_round_trips,
     invalid_archives_are_invalid_sb3_and_store_nothing,
     zip_bombs_lying_sizes_and_big_uploads_are_too_large,
+    the_home_page_imports_and_links_thumbnails_and_downloads,
 );
 
 const MIB: usize = 1024 * 1024;
@@ -464,5 +465,116 @@ async fn export_memory_stays_flat_in_the_project_size() {
     assert!(
         grew_mib < 40.0,
         "the export grew the server by {grew_mib:.1} MiB"
+    );
+}
+
+/// A `multipart/form-data` body of `(name, file name, bytes)` parts.
+fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, file, bytes) in parts {
+        out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let disposition = match file {
+            Some(f) => format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n"),
+            None => format!("Content-Disposition: form-data; name=\"{name}\"\r\n"),
+        };
+        out.extend_from_slice(disposition.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    out
+}
+
+async fn the_home_page_imports_and_links_thumbnails_and_downloads(db: TestDb) {
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let ann = User::login(&api, "ann", "student", &[]).await;
+    let cookie = format!("cubby_session={}", ann.token);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let home = http
+        .get(server.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains(r#"action="/home/import""#), "{home}");
+    assert!(home.contains(r#"enctype="multipart/form-data""#), "{home}");
+
+    let cat = svg("cat");
+    let cat_n = asset_name(&cat, "svg");
+    let body = project_json(&[&cat_n], &[]);
+    let sb3 = zip_of(&[("project.json", &body, true), (&cat_n, &cat, false)]);
+    let boundary = "----cubbyboundary7";
+    let form = multipart(
+        boundary,
+        &[
+            ("title", None, b"From the form"),
+            ("file", Some("cat.sb3"), &sb3),
+        ],
+    );
+    let resp = http
+        .post(server.url("/home/import"))
+        .header("cookie", &cookie)
+        .header("origin", server.base_url.trim_end_matches('/'))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], "/");
+    let mine = ann.list_all("/api/v1/projects?scope=mine", 100).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["title"], "From the form");
+    let id = mine[0]["id"].as_i64().unwrap();
+    assert_eq!(ann.body(id).await.bytes, body);
+
+    // A broken file through the form stores nothing.
+    let before = stored(&db).await;
+    let bad = multipart(boundary, &[("file", Some("x.sb3"), b"not a zip")]);
+    let resp = http
+        .post(server.url("/home/import"))
+        .header("cookie", &cookie)
+        .header("origin", server.base_url.trim_end_matches('/'))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(stored(&db).await, before);
+
+    // The home page shows the project's thumbnail and its download link.
+    let home = http
+        .get(server.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains(&format!("/api/v1/projects/{id}/thumbnail")),
+        "{home}"
+    );
+    assert!(
+        home.contains(&format!(r#"href="/api/v1/projects/{id}/sb3""#)),
+        "{home}"
     );
 }
