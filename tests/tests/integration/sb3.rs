@@ -12,7 +12,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tests::assets::{asset_name, noise, png, svg, upload, wav};
 use tests::projects::{blob_files, md5_hex, send, Reply, User};
-use tests::{Client, ServerOptions, TestDb, TestServer};
+use tests::projects::{tally, unexpected};
+use tests::{race, start_processes, Client, ServerOptions, TestDb, TestServer};
 use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
 
@@ -23,6 +24,11 @@ on_backends!(
     invalid_archives_are_invalid_sb3_and_store_nothing,
     zip_bombs_lying_sizes_and_big_uploads_are_too_large,
     the_home_page_imports_and_links_thumbnails_and_downloads,
+    imports_count_toward_storage_replay_their_key_and_roll_back_whole,
+);
+on_backends!(
+    processes [1, 2]:
+    concurrent_imports_of_one_archive_store_each_asset_once,
 );
 
 const MIB: usize = 1024 * 1024;
@@ -577,4 +583,145 @@ async fn the_home_page_imports_and_links_thumbnails_and_downloads(db: TestDb) {
         home.contains(&format!(r#"href="/api/v1/projects/{id}/sb3""#)),
         "{home}"
     );
+}
+
+async fn storage_bytes(db: &TestDb, user_id: i64) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let conn = db.connect().await;
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            db.db_backend(),
+            format!("SELECT storage_bytes FROM users WHERE id = {user_id}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    conn.close().await.ok();
+    row.try_get("", "storage_bytes").unwrap()
+}
+
+async fn imports_count_toward_storage_replay_their_key_and_roll_back_whole(db: TestDb) {
+    let cat = noise(4000, 1);
+    let cat_n = asset_name(&cat, "png");
+    let dog = noise(3000, 2);
+    let dog_n = asset_name(&dog, "wav");
+    let body = project_json(&[&cat_n], &[&dog_n]);
+    let sb3 = zip_of(&[
+        ("project.json", &body, true),
+        (&cat_n, &cat, false),
+        (&dog_n, &dog, false),
+    ]);
+    let full = (body.len() + cat.len() + dog.len()) as i64;
+
+    // A failure just before the commit: no project, no asset, no file.
+    {
+        let server = TestServer::spawn(
+            &db,
+            &ServerOptions::default().with("CUBBY_TEST_FAIL_BEFORE_COMMIT", "true"),
+        );
+        let api = Client::new(&server.base_url);
+        let ann = User::login(&api, "ann", "student", &[]).await;
+        let before = stored(&db).await;
+        let reply = import(&ann, "", sb3.clone()).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            stored(&db).await,
+            before,
+            "G11: the failed import left nothing"
+        );
+    }
+
+    // The quota: one byte short refuses the whole import.
+    let server = TestServer::spawn(
+        &db,
+        &ServerOptions::default().with("CUBBY_USER_STORAGE_QUOTA_BYTES", full - 1),
+    );
+    let api = Client::new(&server.base_url);
+    let ann = User::login(&api, "ann", "student", &[]).await;
+    let before = stored(&db).await;
+    import(&ann, "", sb3.clone())
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "storage_quota_exceeded");
+    assert_eq!(stored(&db).await, before, "S8: nothing stored");
+    assert_eq!(storage_bytes(&db, ann.id).await, 0);
+    drop(server);
+
+    // Exactly at the quota it goes through, charged body and new assets.
+    let server = TestServer::spawn(
+        &db,
+        &ServerOptions::default().with("CUBBY_USER_STORAGE_QUOTA_BYTES", full),
+    );
+    let api = Client::new(&server.base_url);
+    let ann = ann.on(&api);
+    let key = |req: reqwest::RequestBuilder| req.header("idempotency-key", "import-1");
+    let first = send(key(ann
+        .req(Method::POST, "/api/v1/projects/import")
+        .body(sb3.clone())))
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(storage_bytes(&db, ann.id).await, full);
+    // The same key again: the same project, nothing more stored or charged.
+    let after = stored(&db).await;
+    let replay = send(key(ann
+        .req(Method::POST, "/api/v1/projects/import")
+        .body(sb3.clone())))
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(replay["id"], first["id"]);
+    assert_eq!(stored(&db).await, after);
+    assert_eq!(storage_bytes(&db, ann.id).await, full);
+}
+
+async fn concurrent_imports_of_one_archive_store_each_asset_once(db: TestDb, processes: usize) {
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
+    let mut users = Vec::new();
+    for i in 0..6 {
+        let api = &clients[i % clients.len()];
+        users.push(User::login(api, &format!("kid{i}"), "student", &[]).await);
+    }
+    let assets: Vec<(String, Vec<u8>)> = (0..3)
+        .map(|i| {
+            let bytes = noise(200_000 + i * 1000, 40 + i as u64);
+            (asset_name(&bytes, "wav"), bytes)
+        })
+        .collect();
+    let names: Vec<&str> = assets.iter().map(|(n, _)| n.as_str()).collect();
+    let body = project_json(&[], &names);
+    let mut entries: Vec<(&str, &[u8], bool)> = vec![("project.json", &body, true)];
+    for (n, b) in &assets {
+        entries.push((n.as_str(), b.as_slice(), false));
+    }
+    let sb3 = zip_of(&entries);
+    let replies = race(users.len(), |i| {
+        let user = users[i].clone();
+        let sb3 = sb3.clone();
+        async move { import(&user, "", sb3).await }
+    })
+    .await;
+    assert!(
+        unexpected(&replies, &[201]).is_empty(),
+        "{:?}",
+        unexpected(&replies, &[201])
+    );
+    assert_eq!(tally(&replies), [(201, users.len())].into_iter().collect());
+    assert_eq!(
+        db.count("assets", "1 = 1").await,
+        3,
+        "G3: one row per asset"
+    );
+    assert_eq!(
+        blob_files(&db).len(),
+        3 + users.len(),
+        "one file per asset and one body per project"
+    );
+    for (user, reply) in users.iter().zip(&replies) {
+        assert_eq!(user.body(reply.id()).await.bytes, body);
+    }
+    // Exactly one importer was charged for each asset.
+    let mut charged = 0;
+    for user in &users {
+        charged += storage_bytes(&db, user.id).await - body.len() as i64;
+    }
+    let asset_bytes: usize = assets.iter().map(|(_, b)| b.len()).sum();
+    assert_eq!(charged, asset_bytes as i64);
 }
