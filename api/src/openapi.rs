@@ -18,7 +18,9 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{assets, auth, backpack, groups, me, ops, pages, projects, scratch, trash};
+use crate::routes::{
+    assets, auth, backpack, groups, me, ops, pages, projects, sb3, scratch, thumbnails, trash,
+};
 use responses::{
     BadRequest, Conflict, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge,
     TooManyRequests, Unauthenticated, Unavailable, UnsupportedMediaType, VersionRequired,
@@ -39,6 +41,7 @@ use responses::{
         projects::delete, projects::copy, projects::set_shares, projects::versions,
         projects::version_body, projects::group_projects,
         trash::list, trash::restore, trash::purge, trash::restore_version,
+        thumbnails::set, thumbnails::get, thumbnails::scratch_set, sb3::export, sb3::import,
         assets::upload, assets::download,
         backpack::list, backpack::add, backpack::delete,
         scratch::create_project, scratch::get_project, scratch::save_project,
@@ -48,7 +51,7 @@ use responses::{
         pages::home_delete, pages::home_restore, pages::home_purge,
         pages::project_page, pages::project_restore_version,
         pages::create_class, pages::join_class, pages::share, pages::rotate_code,
-        pages::remove_member,
+        pages::remove_member, pages::import,
     ),
     components(schemas(crate::problem::ProblemDto), responses(
         BadRequest, Unauthenticated, Forbidden, NotFound, RequestTimeout, Conflict, TooLarge,

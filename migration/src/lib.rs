@@ -16,6 +16,7 @@ mod m20261201_000001_byte_exact_keys;
 mod m20261201_000020_login_binding_and_refresh_lease;
 mod m20261202_000001_storage_quota;
 mod m20261203_000001_trash;
+mod m20261203_000002_thumbnails;
 mod m20261203_000003_local_groups;
 mod util;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000020_login_binding_and_refresh_lease::Migration),
             Box::new(m20261202_000001_storage_quota::Migration),
             Box::new(m20261203_000001_trash::Migration),
+            Box::new(m20261203_000002_thumbnails::Migration),
             Box::new(m20261203_000003_local_groups::Migration),
         ]
     }

@@ -45,6 +45,8 @@ pub const OPERATIONS: &[&str] = &[
     "group.join",
     "group.rotate_code",
     "group.remove_member",
+    "project.thumbnail",
+    "project.import",
     "asset.create",
     "backpack.add",
     "backpack.delete",

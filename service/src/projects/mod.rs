@@ -18,6 +18,7 @@
 //! | `share.rs` | the share set |
 //! | `trash.rs` | delete (to the trash), the trash list, restore, purge, gc's purge |
 //! | `read.rs` | get, body, versions, lists |
+//! | `thumbnail.rs` | the project's thumbnail: set (owner), read (readers) |
 
 mod create;
 mod read;
@@ -25,16 +26,19 @@ mod rows;
 pub mod rules;
 mod save;
 mod share;
+mod thumbnail;
 mod trash;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use create::create_imported;
 pub use create::{copy, create};
 pub use read::{body, get, group_projects, list, version_body, versions};
 pub use rules::{slug_base, DEFAULT_TITLE};
 pub use save::{restore_version, update};
 pub use share::{add_share, set_shares};
+pub use thumbnail::{image_type, set_thumbnail, thumbnail, Thumbnail, MAX_THUMBNAIL_BYTES};
 pub use trash::{delete, list_trash, purge, purge_expired, restore, Trashed};
 
 /// A project as the API shows it.

@@ -252,6 +252,7 @@ async fn purge_rows(
     txn: &DatabaseTransaction,
     p: &project::Model,
 ) -> Result<Vec<String>> {
+    let thumb = super::thumbnail::take(txn, p.id).await?;
     let versions = project_version::Entity::find()
         .filter(project_version::Column::ProjectId.eq(p.id))
         .all(txn)
@@ -265,7 +266,13 @@ async fn purge_rows(
         .exec(txn)
         .await?;
     project::Entity::delete_by_id(p.id).exec(txn).await?;
-    let freed: i64 = versions.iter().map(|v| v.body_size).sum();
+    // The thumbnail's bytes count toward S8 like the bodies' (thumbnail.rs).
+    let freed: i64 =
+        versions.iter().map(|v| v.body_size).sum::<i64>() + thumb.as_ref().map_or(0, |t| t.1);
     storage_quota::change(ctx, txn, p.owner_id, -freed).await?;
-    Ok(versions.into_iter().map(|v| v.body_file).collect())
+    Ok(versions
+        .into_iter()
+        .map(|v| v.body_file)
+        .chain(thumb.map(|t| t.0))
+        .collect())
 }

@@ -8,7 +8,7 @@ use crate::on_backends;
 
 on_backends!(migrations_round_trip_up_down_up);
 
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
     "users",
     "`groups`",
     "memberships",
@@ -20,6 +20,7 @@ const TABLES: [&str; 11] = [
     "idempotency_keys",
     "assets",
     "backpack_items",
+    "project_thumbnails",
 ];
 
 async fn existing_tables(db: &TestDb) -> usize {
@@ -116,53 +117,105 @@ async fn external_id_collation(db: &TestDb) -> Option<String> {
 
 const AT: &str = "'2026-01-01 00:00:00'";
 
-async fn migrations_round_trip_up_down_up(db: TestDb) {
-    let mariadb = db.backend == tests::Backend::MariaDb;
-    let nopad = mariadb.then(|| "utf8mb4_nopad_bin".to_owned());
-    run_cubby(&db, &["migrate", "up"]);
-    let status = status_lines(&db);
-    assert_eq!(status.len(), 8, "{status:?}");
-    assert!(
-        status.iter().all(|l| l.starts_with("applied ")),
-        "{status:?}"
-    );
-    assert_eq!(existing_tables(&db).await, TABLES.len());
-    assert_eq!(subject_collation(&db).await, nopad);
-    assert!(has_column(&db, "sessions", "refresh_lease_id").await);
-    assert!(has_column(&db, "login_states", "browser_sha256").await);
-    assert!(!has_column(&db, "sessions", "access_token").await);
-    assert!(has_column(&db, "users", "storage_bytes").await);
-    assert!(has_column(&db, "assets", "created_by").await);
-    assert!(exec(&db, "SELECT source, join_code FROM \"groups\" WHERE 1 = 0").await);
-    assert_eq!(external_id_collation(&db).await, nopad);
+/// How many of `TABLES` each migration creates, oldest first (the order of
+/// `cubby migrate status`).
+const TABLES_MADE: [usize; 9] = [5, 4, 2, 0, 0, 0, 0, 1, 0];
 
-    // Local groups: no external id, a unique join code; idp groups keep
-    // their unique external id.
+fn tables_up_to(applied: usize) -> usize {
+    TABLES_MADE[..applied].iter().sum()
+}
+
+/// Asserts that migration `index` (0-based, oldest first) is in place.
+async fn assert_applied(db: &TestDb, index: usize) {
+    let nopad = (db.backend == tests::Backend::MariaDb).then(|| "utf8mb4_nopad_bin".to_owned());
+    match index {
+        3 => {
+            assert_eq!(subject_collation(db).await, nopad);
+            assert_eq!(external_id_collation(db).await, nopad);
+        }
+        4 => {
+            assert!(has_column(db, "sessions", "refresh_lease_id").await);
+            assert!(has_column(db, "login_states", "browser_sha256").await);
+            assert!(!has_column(db, "sessions", "access_token").await);
+        }
+        5 => {
+            assert!(has_column(db, "users", "storage_bytes").await);
+            assert!(has_column(db, "assets", "created_by").await);
+        }
+        6 => assert!(has_column(db, "projects", "deleted_at").await),
+        7 => assert!(has_column(db, "project_thumbnails", "blob_file").await),
+        8 => assert!(exec(db, "SELECT source, join_code FROM \"groups\" WHERE 1 = 0").await),
+        _ => {}
+    }
+}
+
+/// Asserts what migration `index`'s `down` must have undone (and kept).
+async fn assert_reverted(db: &TestDb, index: usize) {
+    let mariadb = db.backend == tests::Backend::MariaDb;
+    match index {
+        // S10's byte-exact keys: MariaDB's default collation is back (the
+        // harness creates its databases with `utf8mb4_bin`).
+        3 => assert_eq!(
+            subject_collation(db).await,
+            mariadb.then(|| "utf8mb4_bin".to_owned())
+        ),
+        // The login binding and refresh lease (S4, S9) go, the stored access
+        // token column comes back.
+        4 => {
+            assert!(!has_column(db, "sessions", "refresh_lease_id").await);
+            assert!(!has_column(db, "sessions", "refresh_lease_until").await);
+            assert!(!has_column(db, "login_states", "browser_sha256").await);
+            assert!(has_column(db, "sessions", "access_token").await);
+        }
+        // S8's storage count: its two columns.
+        5 => {
+            assert!(!has_column(db, "users", "storage_bytes").await);
+            assert!(!has_column(db, "assets", "created_by").await);
+        }
+        6 => assert!(!has_column(db, "projects", "deleted_at").await),
+        // Local groups go with their memberships; the idp group and its
+        // membership stay; external_id is NOT NULL again (byte-exact on
+        // MariaDB still).
+        8 => {
+            assert_eq!(db.count("memberships", "").await, 1);
+            assert!(!exec(db, &format!("INSERT INTO \"groups\" (external_id, name, created_at) VALUES (NULL, 'x', {AT})")).await);
+            assert!(exec(db, &format!("INSERT INTO \"groups\" (external_id, name, created_at) VALUES ('8a', 'x', {AT})")).await);
+            assert!(!exec(db, "SELECT join_code FROM \"groups\"").await);
+            let nopad = mariadb.then(|| "utf8mb4_nopad_bin".to_owned());
+            assert_eq!(external_id_collation(db).await, nopad);
+        }
+        _ => {}
+    }
+}
+
+/// Rows the local-groups `down` must sort out: an idp group, two local
+/// ones, a membership in each; and the unique keys it added.
+async fn seed_groups(db: &TestDb) {
     let user = format!(
         "INSERT INTO users (subject, username, display_name, role, created_at, updated_at) \
          VALUES ('dev|ann', 'ann', 'Ann', 'teacher', {AT}, {AT})"
     );
-    assert!(exec(&db, &user).await);
+    assert!(exec(db, &user).await);
     let group = |external_id: &str, source: &str, code: &str| {
         format!(
             "INSERT INTO \"groups\" (external_id, name, created_at, source, join_code) \
              VALUES ({external_id}, 'g', {AT}, '{source}', {code})"
         )
     };
-    assert!(exec(&db, &group("'7b'", "idp", "NULL")).await);
+    assert!(exec(db, &group("'7b'", "idp", "NULL")).await);
     assert!(
-        !exec(&db, &group("'7b'", "idp", "NULL")).await,
+        !exec(db, &group("'7b'", "idp", "NULL")).await,
         "external_id unique"
     );
-    assert!(exec(&db, &group("NULL", "local", "'ABCDEFGH'")).await);
-    assert!(exec(&db, &group("NULL", "local", "'BCDEFGHJ'")).await);
+    assert!(exec(db, &group("NULL", "local", "'ABCDEFGH'")).await);
+    assert!(exec(db, &group("NULL", "local", "'BCDEFGHJ'")).await);
     assert!(
-        !exec(&db, &group("NULL", "local", "'ABCDEFGH'")).await,
+        !exec(db, &group("NULL", "local", "'ABCDEFGH'")).await,
         "join_code unique"
     );
     assert!(
         exec(
-            &db,
+            db,
             &format!(
                 "INSERT INTO memberships (user_id, group_id, created_at) \
                  SELECT u.id, g.id, {AT} FROM users u, \"groups\" g"
@@ -171,72 +224,41 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
         .await
     );
     assert_eq!(db.count("memberships", "").await, 3);
+}
 
-    // Down: the local groups go with their memberships; the idp group and
-    // its membership stay; external_id is NOT NULL again (byte-exact on
-    // MariaDB still).
-    run_cubby(&db, &["migrate", "down"]);
+/// Up, then down one migration at a time (each `down` checked for what it
+/// undoes and what it keeps), down to zero, and up again.
+async fn migrations_round_trip_up_down_up(db: TestDb) {
+    let count = TABLES_MADE.len();
+    assert_eq!(tables_up_to(count), TABLES.len());
+    run_cubby(&db, &["migrate", "up"]);
     let status = status_lines(&db);
-    assert!(status[7].starts_with("pending "), "{status:?}");
-    assert!(status[6].starts_with("applied "), "{status:?}");
-    assert_eq!(db.count("memberships", "").await, 1);
-    assert!(!exec(&db, "INSERT INTO \"groups\" (external_id, name, created_at) VALUES (NULL, 'x', '2026-01-01 00:00:00')").await);
-    assert!(exec(&db, "INSERT INTO \"groups\" (external_id, name, created_at) VALUES ('8a', 'x', '2026-01-01 00:00:00')").await);
-    assert!(!exec(&db, "SELECT join_code FROM \"groups\"").await);
-    assert_eq!(external_id_collation(&db).await, nopad);
-    assert_eq!(existing_tables(&db).await, TABLES.len());
-
-    assert!(has_column(&db, "projects", "deleted_at").await);
-
-    // Down one step: the trash's column goes, everything else stays.
-    run_cubby(&db, &["migrate", "down"]);
-    let status = status_lines(&db);
-    assert!(status[6].starts_with("pending "), "{status:?}");
-    assert!(status[5].starts_with("applied "), "{status:?}");
-    assert!(!has_column(&db, "projects", "deleted_at").await);
-    assert!(has_column(&db, "users", "storage_bytes").await);
-    assert_eq!(existing_tables(&db).await, TABLES.len());
-
-    // Down one more: S8's storage count goes (its two columns), every table
-    // and every other column stays.
-    run_cubby(&db, &["migrate", "down"]);
-    let status = status_lines(&db);
-    assert!(status[5].starts_with("pending "), "{status:?}");
-    assert!(status[4].starts_with("applied "), "{status:?}");
-    assert!(!has_column(&db, "users", "storage_bytes").await);
-    assert!(!has_column(&db, "assets", "created_by").await);
-    assert!(has_column(&db, "sessions", "refresh_lease_id").await);
-    assert_eq!(existing_tables(&db).await, TABLES.len());
-
-    // Down one more: the login binding and refresh lease (S4, S9) go, the
-    // stored access token column comes back.
-    run_cubby(&db, &["migrate", "down"]);
-    let status = status_lines(&db);
-    assert!(status[4].starts_with("pending "), "{status:?}");
-    assert!(status[3].starts_with("applied "), "{status:?}");
-    assert!(!has_column(&db, "sessions", "refresh_lease_id").await);
-    assert!(!has_column(&db, "sessions", "refresh_lease_until").await);
-    assert!(!has_column(&db, "login_states", "browser_sha256").await);
-    assert!(has_column(&db, "sessions", "access_token").await);
-
-    // Down one more: S10's byte-exact keys are reverted: every table stays,
-    // on MariaDB with its default collation back.
-    run_cubby(&db, &["migrate", "down"]);
-    let status = status_lines(&db);
-    assert!(status[3].starts_with("pending "), "{status:?}");
-    assert!(status[2].starts_with("applied "), "{status:?}");
-    assert_eq!(existing_tables(&db).await, TABLES.len());
-    // The harness creates MariaDB databases with `utf8mb4_bin`.
-    assert_eq!(
-        subject_collation(&db).await,
-        mariadb.then(|| "utf8mb4_bin".to_owned())
+    assert_eq!(status.len(), count, "{status:?}");
+    assert!(
+        status.iter().all(|l| l.starts_with("applied ")),
+        "{status:?}"
     );
+    assert_eq!(existing_tables(&db).await, TABLES.len());
+    for index in 0..count {
+        assert_applied(&db, index).await;
+    }
+    seed_groups(&db).await;
 
-    // One more: assets and backpack are gone.
-    run_cubby(&db, &["migrate", "down"]);
-    let status = status_lines(&db);
-    assert!(status[2].starts_with("pending "), "{status:?}");
-    assert_eq!(existing_tables(&db).await, TABLES.len() - 2);
+    // Down one at a time to the first two (identity and projects).
+    for index in (2..count).rev() {
+        run_cubby(&db, &["migrate", "down"]);
+        let status = status_lines(&db);
+        assert!(status[index].starts_with("pending "), "{index}: {status:?}");
+        assert!(
+            status[index - 1].starts_with("applied "),
+            "{index}: {status:?}"
+        );
+        assert_reverted(&db, index).await;
+        assert_eq!(existing_tables(&db).await, tables_up_to(index), "{index}");
+        for older in 0..index {
+            assert_applied(&db, older).await;
+        }
+    }
 
     // Down to zero.
     run_cubby(&db, &["migrate", "down", "2"]);
@@ -247,9 +269,7 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     run_cubby(&db, &["migrate", "up"]);
     assert!(status_lines(&db).iter().all(|l| l.starts_with("applied ")));
     assert_eq!(existing_tables(&db).await, TABLES.len());
-    assert_eq!(subject_collation(&db).await, nopad);
-    assert!(has_column(&db, "sessions", "refresh_lease_id").await);
-    assert!(has_column(&db, "users", "storage_bytes").await);
-    assert!(has_column(&db, "projects", "deleted_at").await);
-    assert!(exec(&db, "SELECT source, join_code FROM \"groups\"").await);
+    for index in 0..count {
+        assert_applied(&db, index).await;
+    }
 }
