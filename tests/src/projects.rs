@@ -234,6 +234,11 @@ impl User {
         send(self.req(Method::DELETE, &format!("/api/v1/projects/{id}"))).await
     }
 
+    /// `DELETE /api/v1/trash/{id}`: purges a project from the trash.
+    pub async fn purge(&self, id: i64) -> Reply {
+        send(self.req(Method::DELETE, &format!("/api/v1/trash/{id}"))).await
+    }
+
     /// `POST …/copy` with no request body.
     pub async fn copy(&self, id: i64) -> Reply {
         send(self.req(Method::POST, &format!("/api/v1/projects/{id}/copy"))).await

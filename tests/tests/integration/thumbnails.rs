@@ -162,11 +162,17 @@ async fn thumbnails_are_png_or_jpeg_set_by_the_owner_and_read_by_readers(db: Tes
     .await
     .expect_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
 
-    // Deleting the project takes the thumbnail (and gives its bytes back).
+    // Moving the project to the trash keeps its thumbnail (a restore gives
+    // it back) but hides it; purging it takes the thumbnail and gives its
+    // bytes back.
+    let charged = storage_bytes(&db, ann.id).await;
     assert_eq!(ann.delete(id).await.status, StatusCode::NO_CONTENT);
     ann.get(&path)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(db.count("project_thumbnails", "1 = 1").await, 1);
+    assert_eq!(storage_bytes(&db, ann.id).await, charged);
+    assert_eq!(ann.purge(id).await.status, StatusCode::NO_CONTENT);
     assert_eq!(db.count("project_thumbnails", "1 = 1").await, 0);
     assert_eq!(storage_bytes(&db, ann.id).await, 0);
 }
