@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
-use entity::{asset, idempotency_key, login_state, project_version, session};
+use entity::{asset, idempotency_key, login_state, project_thumbnail, project_version, session};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::error::Result;
@@ -46,8 +46,16 @@ async fn referenced(ctx: &Ctx, keys: &[String]) -> Result<HashSet<String>> {
             .into_tuple()
             .all(&ctx.db)
             .await?;
+        let thumbnails: Vec<String> = project_thumbnail::Entity::find()
+            .select_only()
+            .column(project_thumbnail::Column::BlobFile)
+            .filter(project_thumbnail::Column::BlobFile.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(&ctx.db)
+            .await?;
         found.extend(versions);
         found.extend(assets);
+        found.extend(thumbnails);
     }
     Ok(found)
 }

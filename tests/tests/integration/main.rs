@@ -27,8 +27,10 @@ mod s10_collation;
 mod s4_s9_oidc;
 mod s6_metrics;
 mod s8_storage_quota;
+mod sb3;
 mod scratch_protocol;
 mod security;
+mod thumbnails;
 
 /// For each scenario `name(db: TestDb)`, a module `name` with one test per
 /// backend: `name::sqlite`, `name::postgres`, `name::mariadb`.
