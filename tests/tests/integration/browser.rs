@@ -370,3 +370,82 @@ async fn a_stale_save_from_a_second_tab_becomes_a_conflict_copy_in_a_real_browse
         .await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 2, "{mine}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_editor_page_uploads_a_stage_thumbnail_after_a_save_in_a_real_browser() {
+    let Some((_db, server, chromium)) = editor_server().await else {
+        return;
+    };
+    let api = Client::new(&server.base_url);
+    let ada = api.login("ada", "student", &[("7b", "Class 7B")]).await;
+    let id = project_with_assets(&api, &ada.token, "Thumbs", "Cat").await;
+    let path = format!("/api/v1/projects/{id}/thumbnail");
+    let before = api
+        .http
+        .get(api.url(&path))
+        .bearer_auth(&ada.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(before.status(), StatusCode::NOT_FOUND, "no thumbnail yet");
+
+    run_saves(
+        &chromium,
+        &server.base_url,
+        &ada.token,
+        &["thumbnail", &id.to_string()],
+    );
+    let resp = api
+        .http
+        .get(api.url(&path))
+        .bearer_auth(&ada.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap()),
+        Some("image/png")
+    );
+    let bytes = resp.bytes().await.unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 100,
+        "{} bytes, not a PNG",
+        bytes.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exported_sb3_loads_from_the_computer_in_a_real_browser() {
+    let Some((_db, server, chromium)) = editor_server().await else {
+        return;
+    };
+    let api = Client::new(&server.base_url);
+    let ada = api.login("ada", "student", &[("7b", "Class 7B")]).await;
+    let id = project_with_assets(&api, &ada.token, "Exported", "Exported Cat").await;
+    let resp = api
+        .http
+        .get(api.url(&format!("/api/v1/projects/{id}/sb3")))
+        .bearer_auth(&ada.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap()),
+        Some("application/x.scratch.sb3")
+    );
+    let sb3 = artifacts_dir().join("exported.sb3");
+    std::fs::write(&sb3, resp.bytes().await.unwrap()).unwrap();
+
+    run_saves(
+        &chromium,
+        &server.base_url,
+        &ada.token,
+        &["load-sb3", &sb3.display().to_string(), "Exported Cat"],
+    );
+}
