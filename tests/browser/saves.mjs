@@ -145,6 +145,9 @@ async function conflict() {
     if (!hrefs.includes(want)) fail(`the notice has no link to ${want}: ${hrefs}`);
   }
   await noSaveError(b);
+  await b.waitForFunction(
+    () => document.querySelector('input[class*="project-title-input_title-field"]')?.value === 'Space Game (conflict copy)',
+    null, { timeout: 10000 }).catch(() => fail('the title field does not show the copy\'s title'));
   await b.screenshot({ path: path.join(artifacts, 'editor-conflict.png') });
 
   // Tab B's next save goes to the copy, with the copy's version.

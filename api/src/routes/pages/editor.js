@@ -95,6 +95,9 @@
     titles.set(id, title);
     history.replaceState(null, '', editorUrl(id));
     showConflictNotice(stale, id, title);
+    // The title field shows the copy's title (same project id for the GUI:
+    // re-rendering with it does not reload anything).
+    render({projectTitle: title});
     // The GUI keeps its own id; `target` maps it to the copy.
     return Object.assign(body, {id: guiId});
   }
@@ -206,5 +209,10 @@
     onUpdateProjectId: id => history.replaceState(null, '', editorUrl(target(id)))
   };
   if (titles.has(cfg.projectId)) props.projectTitle = titles.get(cfg.projectId);
-  GUI.createStandaloneRoot(state, el).render(props);
+  const root = GUI.createStandaloneRoot(state, el);
+  function render (changed) {
+    Object.assign(props, changed);
+    root.render(props);
+  }
+  render({});
 })();
