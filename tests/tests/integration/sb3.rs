@@ -12,7 +12,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tests::assets::{asset_name, noise, png, svg, upload, wav};
 use tests::projects::{blob_files, md5_hex, send, Reply, User};
-use tests::{Client, ServerOptions, TestDb, TestServer};
+use tests::projects::{tally, unexpected};
+use tests::{race, start_processes, Client, ServerOptions, TestDb, TestServer};
 use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
 
@@ -22,6 +23,12 @@ on_backends!(
     an_import_stores_its_assets_once_and_export_round_trips,
     invalid_archives_are_invalid_sb3_and_store_nothing,
     zip_bombs_lying_sizes_and_big_uploads_are_too_large,
+    the_home_page_imports_and_links_thumbnails_and_downloads,
+    imports_count_toward_storage_replay_their_key_and_roll_back_whole,
+);
+on_backends!(
+    processes [1, 2]:
+    concurrent_imports_of_one_archive_store_each_asset_once,
 );
 
 const MIB: usize = 1024 * 1024;
@@ -392,4 +399,329 @@ async fn zip_bombs_lying_sizes_and_big_uploads_are_too_large(db: TestDb) {
             .expect_problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
         assert_eq!(stored(&db).await, before, "{what}: nothing stored");
     }
+}
+
+/// A `/proc/<pid>/status` value in KiB (`VmRSS`, `VmHWM`).
+fn proc_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The export streams: exporting a ~108 MiB project (12 assets of 9 MiB of
+/// random bytes) raises the server's peak RSS by far less than the project.
+/// Linux only (reads `/proc`); the numbers are printed for docs/PERFORMANCE.md.
+#[tokio::test]
+async fn export_memory_stays_flat_in_the_project_size() {
+    let db = TestDb::create(tests::Backend::Sqlite).await.unwrap();
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let pid = server.pid();
+    if proc_kib(pid, "VmHWM:").is_none() {
+        eprintln!("no /proc: skipped");
+        return;
+    }
+    let api = Client::new(&server.base_url);
+    let ann = User::login(&api, "ann", "student", &[]).await;
+    let mut names = Vec::new();
+    for i in 0..12 {
+        let bytes = noise(9 * MIB, 100 + i);
+        let name = asset_name(&bytes, "wav");
+        assert_eq!(upload(&ann, &name, bytes).await.status, StatusCode::CREATED);
+        names.push(name);
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let body = project_json(&[], &refs);
+    let p = ann
+        .create_ok("Big", &serde_json::from_slice(&body).unwrap())
+        .await;
+    let id = p["id"].as_i64().unwrap();
+
+    let idle = proc_kib(pid, "VmRSS:").unwrap();
+    // Reset the peak to the current RSS (own child process), so the peak
+    // below is the export's alone.
+    let reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+    let baseline = if reset {
+        idle
+    } else {
+        proc_kib(pid, "VmHWM:").unwrap()
+    };
+    let started = std::time::Instant::now();
+    let mut resp = ann
+        .req(Method::GET, &format!("/api/v1/projects/{id}/sb3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut total = 0usize;
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        total += chunk.len();
+    }
+    let elapsed = started.elapsed();
+    let peak = proc_kib(pid, "VmHWM:").unwrap();
+    let grew_mib = peak.saturating_sub(baseline) as f64 / 1024.0;
+    eprintln!(
+        "export of {:.1} MiB in {elapsed:?}: idle RSS {:.1} MiB, peak {:.1} MiB, +{grew_mib:.1} MiB (peak reset: {reset})",
+        total as f64 / MIB as f64,
+        idle as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    assert!(total > 12 * 9 * MIB, "{total}");
+    assert!(
+        grew_mib < 40.0,
+        "the export grew the server by {grew_mib:.1} MiB"
+    );
+}
+
+/// A `multipart/form-data` body of `(name, file name, bytes)` parts.
+fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, file, bytes) in parts {
+        out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let disposition = match file {
+            Some(f) => format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n"),
+            None => format!("Content-Disposition: form-data; name=\"{name}\"\r\n"),
+        };
+        out.extend_from_slice(disposition.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    out
+}
+
+async fn the_home_page_imports_and_links_thumbnails_and_downloads(db: TestDb) {
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let ann = User::login(&api, "ann", "student", &[]).await;
+    let cookie = format!("cubby_session={}", ann.token);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let home = http
+        .get(server.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains(r#"action="/home/import""#), "{home}");
+    assert!(home.contains(r#"enctype="multipart/form-data""#), "{home}");
+
+    let cat = svg("cat");
+    let cat_n = asset_name(&cat, "svg");
+    let body = project_json(&[&cat_n], &[]);
+    let sb3 = zip_of(&[("project.json", &body, true), (&cat_n, &cat, false)]);
+    let boundary = "----cubbyboundary7";
+    let form = multipart(
+        boundary,
+        &[
+            ("title", None, b"From the form"),
+            ("file", Some("cat.sb3"), &sb3),
+        ],
+    );
+    let resp = http
+        .post(server.url("/home/import"))
+        .header("cookie", &cookie)
+        .header("origin", server.base_url.trim_end_matches('/'))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], "/");
+    let mine = ann.list_all("/api/v1/projects?scope=mine", 100).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["title"], "From the form");
+    let id = mine[0]["id"].as_i64().unwrap();
+    assert_eq!(ann.body(id).await.bytes, body);
+
+    // A broken file through the form stores nothing.
+    let before = stored(&db).await;
+    let bad = multipart(boundary, &[("file", Some("x.sb3"), b"not a zip")]);
+    let resp = http
+        .post(server.url("/home/import"))
+        .header("cookie", &cookie)
+        .header("origin", server.base_url.trim_end_matches('/'))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(stored(&db).await, before);
+
+    // The home page shows the project's thumbnail and its download link.
+    let home = http
+        .get(server.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains(&format!("/api/v1/projects/{id}/thumbnail")),
+        "{home}"
+    );
+    assert!(
+        home.contains(&format!(r#"href="/api/v1/projects/{id}/sb3""#)),
+        "{home}"
+    );
+}
+
+async fn storage_bytes(db: &TestDb, user_id: i64) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let conn = db.connect().await;
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            db.db_backend(),
+            format!("SELECT storage_bytes FROM users WHERE id = {user_id}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    conn.close().await.ok();
+    row.try_get("", "storage_bytes").unwrap()
+}
+
+async fn imports_count_toward_storage_replay_their_key_and_roll_back_whole(db: TestDb) {
+    let cat = noise(4000, 1);
+    let cat_n = asset_name(&cat, "png");
+    let dog = noise(3000, 2);
+    let dog_n = asset_name(&dog, "wav");
+    let body = project_json(&[&cat_n], &[&dog_n]);
+    let sb3 = zip_of(&[
+        ("project.json", &body, true),
+        (&cat_n, &cat, false),
+        (&dog_n, &dog, false),
+    ]);
+    let full = (body.len() + cat.len() + dog.len()) as i64;
+
+    // A failure just before the commit: no project, no asset, no file.
+    {
+        let server = TestServer::spawn(
+            &db,
+            &ServerOptions::default().with("CUBBY_TEST_FAIL_BEFORE_COMMIT", "true"),
+        );
+        let api = Client::new(&server.base_url);
+        let ann = User::login(&api, "ann", "student", &[]).await;
+        let before = stored(&db).await;
+        let reply = import(&ann, "", sb3.clone()).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            stored(&db).await,
+            before,
+            "G11: the failed import left nothing"
+        );
+    }
+
+    // The quota: one byte short refuses the whole import.
+    let server = TestServer::spawn(
+        &db,
+        &ServerOptions::default().with("CUBBY_USER_STORAGE_QUOTA_BYTES", full - 1),
+    );
+    let api = Client::new(&server.base_url);
+    let ann = User::login(&api, "ann", "student", &[]).await;
+    let before = stored(&db).await;
+    import(&ann, "", sb3.clone())
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "storage_quota_exceeded");
+    assert_eq!(stored(&db).await, before, "S8: nothing stored");
+    assert_eq!(storage_bytes(&db, ann.id).await, 0);
+    drop(server);
+
+    // Exactly at the quota it goes through, charged body and new assets.
+    let server = TestServer::spawn(
+        &db,
+        &ServerOptions::default().with("CUBBY_USER_STORAGE_QUOTA_BYTES", full),
+    );
+    let api = Client::new(&server.base_url);
+    let ann = ann.on(&api);
+    let key = |req: reqwest::RequestBuilder| req.header("idempotency-key", "import-1");
+    let first = send(key(ann
+        .req(Method::POST, "/api/v1/projects/import")
+        .body(sb3.clone())))
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(storage_bytes(&db, ann.id).await, full);
+    // The same key again: the same project, nothing more stored or charged.
+    let after = stored(&db).await;
+    let replay = send(key(ann
+        .req(Method::POST, "/api/v1/projects/import")
+        .body(sb3.clone())))
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(replay["id"], first["id"]);
+    assert_eq!(stored(&db).await, after);
+    assert_eq!(storage_bytes(&db, ann.id).await, full);
+}
+
+async fn concurrent_imports_of_one_archive_store_each_asset_once(db: TestDb, processes: usize) {
+    let (_servers, clients) = start_processes(&db, processes, &ServerOptions::default());
+    let mut users = Vec::new();
+    for i in 0..6 {
+        let api = &clients[i % clients.len()];
+        users.push(User::login(api, &format!("kid{i}"), "student", &[]).await);
+    }
+    let assets: Vec<(String, Vec<u8>)> = (0..3)
+        .map(|i| {
+            let bytes = noise(200_000 + i * 1000, 40 + i as u64);
+            (asset_name(&bytes, "wav"), bytes)
+        })
+        .collect();
+    let names: Vec<&str> = assets.iter().map(|(n, _)| n.as_str()).collect();
+    let body = project_json(&[], &names);
+    let mut entries: Vec<(&str, &[u8], bool)> = vec![("project.json", &body, true)];
+    for (n, b) in &assets {
+        entries.push((n.as_str(), b.as_slice(), false));
+    }
+    let sb3 = zip_of(&entries);
+    let replies = race(users.len(), |i| {
+        let user = users[i].clone();
+        let sb3 = sb3.clone();
+        async move { import(&user, "", sb3).await }
+    })
+    .await;
+    assert!(
+        unexpected(&replies, &[201]).is_empty(),
+        "{:?}",
+        unexpected(&replies, &[201])
+    );
+    assert_eq!(tally(&replies), [(201, users.len())].into_iter().collect());
+    assert_eq!(
+        db.count("assets", "1 = 1").await,
+        3,
+        "G3: one row per asset"
+    );
+    assert_eq!(
+        blob_files(&db).len(),
+        3 + users.len(),
+        "one file per asset and one body per project"
+    );
+    for (user, reply) in users.iter().zip(&replies) {
+        assert_eq!(user.body(reply.id()).await.bytes, body);
+    }
+    // Exactly one importer was charged for each asset.
+    let mut charged = 0;
+    for user in &users {
+        charged += storage_bytes(&db, user.id).await - body.len() as i64;
+    }
+    let asset_bytes: usize = assets.iter().map(|(_, b)| b.len()).sum();
+    assert_eq!(charged, asset_bytes as i64);
 }
