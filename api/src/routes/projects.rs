@@ -22,7 +22,9 @@ use crate::problem::{json_body_error, Problem};
 use crate::state::AppState;
 use service::projects::{self, Precondition, Scope, Update};
 
-fn etag(version: i32) -> (header::HeaderName, String) {
+/// `ETag: "<version>"`: the version of the project a response describes or
+/// carries (also on the Scratch routes, for the editor page).
+pub(crate) fn etag(version: i32) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
 }
 

@@ -26,6 +26,7 @@ use crate::openapi::schemas::{
 };
 use crate::problem::{query_error, Problem};
 use crate::routes::assets as api_assets;
+use crate::routes::projects::etag;
 use crate::routes::read_limited;
 use crate::state::AppState;
 use service::assets::AssetName;
@@ -37,19 +38,23 @@ fn body_limit(state: &AppState) -> u64 {
     state.ctx.settings.max_body_bytes
 }
 
-/// `GET /projects/{id}`: the project JSON.
+/// `GET /projects/{id}`: the project JSON, and in `ETag` the version it is
+/// (the editor page sends it back with its saves; the body stays the bare
+/// project JSON the editor expects).
 #[utoipa::path(get, path = "/projects/{id}", tag = "scratch", operation_id = "scratch_get_project",
     params(("id" = inline(Id), Path, description = "The project id")), security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "the project JSON as last saved", body = inline(ProjectJson)),
+    responses((status = 200, description = "the project JSON as last saved", body = inline(ProjectJson),
+                headers(("ETag" = String, description = "`\"<version>\"` of this body"))),
               (status = 401, response = Unauthenticated), (status = 404, response = NotFound), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn get_project(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
-    let (_, bytes) = projects::body(&state.ctx, &user, *id).await?;
+    let (version, bytes) = projects::body(&state.ctx, &user, *id).await?;
     Ok(stored_file(&mut HttpResponse::Ok())
         .content_type("application/json")
+        .insert_header(etag(version))
         .body(bytes))
 }
 
@@ -76,7 +81,8 @@ pub struct CreateQuery {
     request_body(content = inline(ProjectJson), content_type = "application/json",
                  description = "The project JSON (read whatever the `Content-Type`)"),
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = ScratchCreated, description = "created (exactly 200, as the editor expects)"),
+    responses((status = 200, body = ScratchCreated, description = "created (exactly 200, as the editor expects)",
+                headers(("ETag" = String, description = "`\"1\"`: the new project's version"))),
               (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
               (status = 403, response = Forbidden), (status = 404, response = NotFound),
               (status = 408, response = RequestTimeout), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
@@ -105,11 +111,13 @@ pub async fn create_project(
         parent_id,
     };
     let created = projects::create(&state.ctx, &user, new, key.as_deref()).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "status": "ok",
-        "content-name": created.project.id.to_string(),
-        "content-title": created.project.title,
-    })))
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(created.project.version))
+        .json(json!({
+            "status": "ok",
+            "content-name": created.project.id.to_string(),
+            "content-title": created.project.title,
+        })))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -128,7 +136,8 @@ pub struct SaveQuery {
     request_body(content = inline(ProjectJson), content_type = "application/json",
                  description = "The project JSON (read whatever the `Content-Type`)"),
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = ScratchSaved, description = "saved (exactly 200, as the editor expects)"),
+    responses((status = 200, body = ScratchSaved, description = "saved (exactly 200, as the editor expects)",
+                headers(("ETag" = String, description = "`\"<version>\"`: the version this save made"))),
               (status = 400, response = BadRequest), (status = 401, response = Unauthenticated),
               (status = 403, response = Forbidden), (status = 404, response = NotFound),
               (status = 409, response = Conflict), (status = 408, response = RequestTimeout), (status = 413, response = TooLarge), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
@@ -147,11 +156,13 @@ pub async fn save_project(
         body: Some(body),
     };
     let project = projects::update(&state.ctx, &user, *id, update, Precondition::Latest).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "status": "ok",
-        "content-name": project.id.to_string(),
-        "version": project.version,
-    })))
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(project.version))
+        .json(json!({
+            "status": "ok",
+            "content-name": project.id.to_string(),
+            "version": project.version,
+        })))
 }
 
 /// `GET /assets/internalapi/asset/{md5}.{ext}/get/` and `GET /assets/{md5}.{ext}`

@@ -4,7 +4,11 @@
 //! puts a costume in the backpack and sees it after a reload; and a student's
 //! scripted SVG, opened directly by a logged-in teacher, runs nothing (S1);
 //! and a class made, joined and shared on the home page
-//! (`tests/browser/classes.mjs`, which needs no editor). Needs node,
+//! (`tests/browser/classes.mjs`, which needs no editor).
+//! `tests/browser/saves.mjs` drives the editor page's own saves: a stale save
+//! from a second tab becomes a conflict copy with a notice, a save uploads a
+//! stage thumbnail, and an exported `.sb3` opens with "Load from your
+//! computer". Needs node,
 //! Chromium, `tests/browser/node_modules` and the editor (`CUBBY_TEST_EDITOR_DIR`,
 //! see `cubby editor fetch`); `.ci/run` installs them all. Without them
 //! the test says it skipped (under `CI=true` it fails).
@@ -84,9 +88,7 @@ async fn the_stock_editor_saves_loads_and_backpacks_in_a_real_browser() {
     let api = Client::new(&server.base_url);
     let login = api.login("ada", "student", &[("7b", "Class 7B")]).await;
 
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let screenshot = artifacts.join("editor.png");
+    let screenshot = artifacts_dir().join("editor.png");
     let out = Command::new("node")
         .current_dir(browser_dir())
         .env("CHROMIUM", &chromium)
@@ -281,4 +283,248 @@ async fn a_class_made_joined_and_shared_on_the_home_page_in_a_real_browser() {
     );
     assert_eq!(db.count("memberships", "").await, 2);
     assert_eq!(db.count("project_shares", "").await, 1);
+}
+
+// ---------------------------------------------------------------------------
+// The editor page's own saves (`tests/browser/saves.mjs`): conflict copies,
+// thumbnails after a save, and an exported `.sb3` opened by the editor.
+
+/// A costume and a backdrop, told apart by colour.
+const COSTUME_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><rect width="40" height="40" fill="#e8590c"/></svg>"##;
+const BACKDROP_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="480" height="360"><rect width="480" height="360" fill="#74c0fc"/></svg>"##;
+
+/// A small real project: the stage with a backdrop and one sprite named
+/// `sprite` with one costume, both uploaded first as the editor would.
+async fn project_with_assets(api: &Client, token: &str, title: &str, sprite: &str) -> i64 {
+    let mut md5 = Vec::new();
+    for svg in [BACKDROP_SVG, COSTUME_SVG] {
+        let name = tests::assets::asset_name(svg.as_bytes(), "svg");
+        let resp = api
+            .http
+            .post(api.url(&format!("/api/v1/assets/{name}")))
+            .bearer_auth(token)
+            .body(svg)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "upload {name}: {}",
+            resp.status()
+        );
+        md5.push(tests::projects::md5_hex(svg.as_bytes()));
+    }
+    let costume = |name: &str, md5: &str, x: i64, y: i64| {
+        serde_json::json!({"name": name, "bitmapResolution": 1, "dataFormat": "svg", "assetId": md5,
+            "md5ext": format!("{md5}.svg"), "rotationCenterX": x, "rotationCenterY": y})
+    };
+    let body = serde_json::json!({
+        "targets": [
+            {"isStage": true, "name": "Stage", "variables": {}, "lists": {}, "broadcasts": {},
+             "blocks": {}, "comments": {}, "currentCostume": 0,
+             "costumes": [costume("backdrop1", &md5[0], 240, 180)], "sounds": [],
+             "volume": 100, "layerOrder": 0, "tempo": 60, "videoTransparency": 50,
+             "videoState": "on", "textToSpeechLanguage": null},
+            {"isStage": false, "name": sprite, "variables": {}, "lists": {}, "broadcasts": {},
+             "blocks": {}, "comments": {}, "currentCostume": 0,
+             "costumes": [costume("costume1", &md5[1], 20, 20)], "sounds": [],
+             "volume": 100, "layerOrder": 1, "visible": true, "x": 0, "y": 0, "size": 100,
+             "direction": 90, "draggable": false, "rotationStyle": "all around"}
+        ],
+        "monitors": [], "extensions": [],
+        "meta": {"semver": "3.0.0", "vm": "5.0.0", "agent": "cubby browser test"}
+    });
+    let resp = api
+        .http
+        .post(api.url("/api/v1/projects"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"title": title, "body": body}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+}
+
+fn artifacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs one scenario of `saves.mjs`; panics unless it printed `OK`.
+fn run_saves(chromium: &str, base: &str, token: &str, args: &[&str]) -> String {
+    let out = Command::new("node")
+        .current_dir(browser_dir())
+        .env("CHROMIUM", chromium)
+        .arg("saves.mjs")
+        .args([base, token])
+        .arg(artifacts_dir())
+        .args(args)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success() && stdout.lines().any(|l| l == "OK"),
+        "browser run {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
+fn printed(stdout: &str, key: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key} in {stdout}"))
+        .to_owned()
+}
+
+async fn sprite_names(api: &Client, token: &str, path: &str) -> Vec<String> {
+    let (status, project) = api.get(path, Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{path}");
+    project["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["isStage"] == false)
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn editor_server() -> Option<(TestDb, TestServer, String)> {
+    let (editor, chromium) = requirements_or_skip()?;
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let server = TestServer::spawn(
+        &db,
+        &ServerOptions::default().with("CUBBY_EDITOR_DIR", editor.display()),
+    );
+    Some((db, server, chromium))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_save_from_a_second_tab_becomes_a_conflict_copy_in_a_real_browser() {
+    let Some((_db, server, chromium)) = editor_server().await else {
+        return;
+    };
+    let api = Client::new(&server.base_url);
+    let ada = api.login("ada", "student", &[("7b", "Class 7B")]).await;
+    let id = project_with_assets(&api, &ada.token, "Space Game", "Cat").await;
+
+    let stdout = run_saves(
+        &chromium,
+        &server.base_url,
+        &ada.token,
+        &["conflict", &id.to_string()],
+    );
+    let copy: i64 = printed(&stdout, "COPY_ID=").parse().unwrap();
+    assert_ne!(copy, id);
+
+    // Tab A's edit is the original's latest version; tab B's edit is the
+    // copy's first, and its next save is the copy's second.
+    let body = |p: i64| format!("/api/v1/projects/{p}/body");
+    assert_eq!(sprite_names(&api, &ada.token, &body(id)).await, ["Alpha"]);
+    let (_, original) = api
+        .get(&format!("/api/v1/projects/{id}"), Some(&ada.token))
+        .await;
+    assert_eq!(original["version"], 2, "{original}");
+    assert_eq!(original["title"], "Space Game");
+    let first = format!("/api/v1/projects/{copy}/versions/1/body");
+    assert_eq!(sprite_names(&api, &ada.token, &first).await, ["Bravo"]);
+    assert_eq!(
+        sprite_names(&api, &ada.token, &body(copy)).await,
+        ["Charlie"]
+    );
+    let (status, made) = api
+        .get(&format!("/api/v1/projects/{copy}"), Some(&ada.token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(made["parent_id"], id, "{made}");
+    assert_eq!(made["owner_id"], original["owner_id"], "{made}");
+    assert_eq!(made["title"], "Space Game (conflict copy)", "{made}");
+    assert_eq!(made["version"], 2, "{made}");
+    // Nothing else was made.
+    let (_, mine) = api
+        .get("/api/v1/projects?scope=mine", Some(&ada.token))
+        .await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 2, "{mine}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_editor_page_uploads_a_stage_thumbnail_after_a_save_in_a_real_browser() {
+    let Some((_db, server, chromium)) = editor_server().await else {
+        return;
+    };
+    let api = Client::new(&server.base_url);
+    let ada = api.login("ada", "student", &[("7b", "Class 7B")]).await;
+    let id = project_with_assets(&api, &ada.token, "Thumbs", "Cat").await;
+    let path = format!("/api/v1/projects/{id}/thumbnail");
+    let before = api
+        .http
+        .get(api.url(&path))
+        .bearer_auth(&ada.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(before.status(), StatusCode::NOT_FOUND, "no thumbnail yet");
+
+    run_saves(
+        &chromium,
+        &server.base_url,
+        &ada.token,
+        &["thumbnail", &id.to_string()],
+    );
+    let resp = api
+        .http
+        .get(api.url(&path))
+        .bearer_auth(&ada.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap()),
+        Some("image/png")
+    );
+    let bytes = resp.bytes().await.unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 100,
+        "{} bytes, not a PNG",
+        bytes.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exported_sb3_loads_from_the_computer_in_a_real_browser() {
+    let Some((_db, server, chromium)) = editor_server().await else {
+        return;
+    };
+    let api = Client::new(&server.base_url);
+    let ada = api.login("ada", "student", &[("7b", "Class 7B")]).await;
+    let id = project_with_assets(&api, &ada.token, "Exported", "Exported Cat").await;
+    let resp = api
+        .http
+        .get(api.url(&format!("/api/v1/projects/{id}/sb3")))
+        .bearer_auth(&ada.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap()),
+        Some("application/x.scratch.sb3")
+    );
+    let sb3 = artifacts_dir().join("exported.sb3");
+    std::fs::write(&sb3, resp.bytes().await.unwrap()).unwrap();
+
+    run_saves(
+        &chromium,
+        &server.base_url,
+        &ada.token,
+        &["load-sb3", &sb3.display().to_string(), "Exported Cat"],
+    );
 }

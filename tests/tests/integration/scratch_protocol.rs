@@ -23,6 +23,7 @@ on_backends!(
     the_editor_copies_and_remixes_with_the_original_as_parent,
     the_editor_saves_on_top_of_the_latest_version_and_loses_nothing,
     editor_saves_with_a_version_or_if_match_are_conditional,
+    every_editor_body_comes_with_its_version_in_etag,
     only_the_owner_saves_from_the_editor,
     the_editor_uploads_assets_without_content_type_and_loads_them,
     the_editor_backpack_answers_exactly_200,
@@ -171,6 +172,11 @@ fn expect_saved(reply: &Reply, id: i64, expected: Option<i64>) -> Option<i64> {
         });
     if let (Some(got), Some(want)) = (version, expected) {
         assert_eq!(got, want, "the version in {}", reply.text());
+    }
+    // The editor page reads the new version from the header.
+    let tag = reply.header("etag").map(str::to_owned);
+    if let Some(v) = version {
+        assert_eq!(tag, Some(etag(v)), "ETag of {}", reply.text());
     }
     assert_eq!(
         answer,
@@ -822,6 +828,47 @@ async fn editor_saves_with_a_version_or_if_match_are_conditional(db: TestDb) {
     }
     assert_eq!(ann.body(id).await.text(), bodies[3]);
     expect_versions(&ann, id, ann.id, &bodies).await;
+}
+
+/// The editor page sends back the version of the body it holds; it learns
+/// that version from `ETag` on the response that delivered (or stored) the
+/// body, while the JSON bodies keep the shapes the stock editor expects.
+async fn every_editor_body_comes_with_its_version_in_etag(db: TestDb) {
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let ann = User::login(&api, "ann", "student", &[]).await;
+    let reply = create(&ann, Auth::Cookie, "", BODY_1).await;
+    let (id, _) = expect_created(&reply);
+    assert_eq!(reply.header("etag"), Some(etag(1).as_str()));
+    let loaded = load(&ann, Auth::Cookie, id).await;
+    expect_loaded(&loaded, BODY_1);
+    assert_eq!(loaded.header("etag"), Some(etag(1).as_str()));
+
+    let saved = save(&ann, Auth::Cookie, &format!("{id}?version=1"), BODY_2).await;
+    expect_saved(&saved, id, Some(2));
+    assert_eq!(saved.header("etag"), Some(etag(2).as_str()));
+    let loaded = load(&ann, Auth::Cookie, id).await;
+    expect_loaded(&loaded, BODY_2);
+    assert_eq!(loaded.header("etag"), Some(etag(2).as_str()));
+    // The version from the load is the one a conditional save needs.
+    let stale = save(&ann, Auth::Cookie, &format!("{id}?version=1"), BODY_1).await;
+    stale.expect_problem(StatusCode::CONFLICT, "version_conflict");
+    assert_eq!(stale.header("etag"), None);
+
+    // A copy (what the editor page makes of a stale save) is version 1.
+    let copy = create(
+        &ann,
+        Auth::Cookie,
+        &format!("?is_copy=1&original_id={id}&title=Mine%20(conflict%20copy)"),
+        BODY_1,
+    )
+    .await;
+    let (copy_id, title) = expect_created(&copy);
+    assert_eq!(title, "Mine (conflict copy)");
+    assert_eq!(copy.header("etag"), Some(etag(1).as_str()));
+    let p = ann.project(copy_id).await.expect(StatusCode::OK);
+    assert_eq!(p["parent_id"], id, "{p}");
+    assert_eq!(p["version"], 1, "{p}");
 }
 
 async fn only_the_owner_saves_from_the_editor(db: TestDb) {

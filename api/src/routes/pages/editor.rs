@@ -13,6 +13,7 @@ use crate::openapi::schemas::{AnyInt64, Html};
 use crate::problem::Problem;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
+use service::projects;
 use utoipa::{IntoParams, PartialSchema};
 
 #[derive(Deserialize, IntoParams)]
@@ -49,10 +50,20 @@ pub async fn editor(
             install_hint(),
         ));
     }
+    // The title names a conflict copy; the version is only a fallback for
+    // the page (it learns the version from the response that delivers the
+    // body). A project the viewer may not read gets neither: the editor's
+    // own load then fails as it should.
+    let opened = match query.project {
+        Some(id) => projects::get(&state.ctx, &user, id).await.ok(),
+        None => None,
+    };
     // Values go into a script as JSON, so nothing in them can end the script.
     let config = serde_json::json!({
         "username": user.username,
         "projectId": query.project.map(|id| id.to_string()).unwrap_or_else(|| "0".into()),
+        "title": opened.as_ref().map(|p| p.title.clone()),
+        "version": opened.as_ref().map(|p| p.version),
     });
     let config = config.to_string().replace('<', "\\u003c");
     let markup = html! {
@@ -61,7 +72,7 @@ pub async fn editor(
             head {
                 meta charset="utf-8";
                 title { "Scratch · cubby" }
-                style { "html,body{margin:0;height:100%}#app{height:100vh}" }
+                style { (PreEscaped(EDITOR_STYLE)) }
             }
             body {
                 div id="app" {}
@@ -82,3 +93,11 @@ pub async fn editor(
 /// thumbnails from the local asset host, so no request leaves for the
 /// public Scratch servers.
 const EDITOR_SCRIPT: &str = include_str!("editor.js");
+
+/// The editor fills the window; the notice after a conflict copy takes a
+/// strip above it (in the flow, so it covers none of the editor's menus).
+const EDITOR_STYLE: &str = "html,body{margin:0;height:100%}\
+body{display:flex;flex-direction:column;height:100vh}#app{flex:1 1 auto;min-height:0}\
+#cubby-conflict{flex:none;padding:.6em 1em;background:#fff3cd;color:#533f03;\
+border-bottom:1px solid #d9b44a;font:15px/1.4 sans-serif}\
+#cubby-conflict a{color:#0b57d0;font-weight:bold}#cubby-conflict button{margin-left:1em}";
