@@ -8,7 +8,7 @@ use crate::on_backends;
 
 on_backends!(migrations_round_trip_up_down_up);
 
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 15] = [
     "users",
     "`groups`",
     "memberships",
@@ -20,7 +20,14 @@ const TABLES: [&str; 11] = [
     "idempotency_keys",
     "assets",
     "backpack_items",
+    "assignments",
+    "assignment_projects",
+    "submissions",
+    "feedback",
 ];
+
+/// The tables of the classroom migration (the last four of `TABLES`).
+const CLASSROOM_TABLES: usize = 4;
 
 async fn existing_tables(db: &TestDb) -> usize {
     let conn = db.connect().await;
@@ -85,7 +92,7 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     let nopad = mariadb.then(|| "utf8mb4_nopad_bin".to_owned());
     run_cubby(&db, &["migrate", "up"]);
     let status = status_lines(&db);
-    assert_eq!(status.len(), 6, "{status:?}");
+    assert_eq!(status.len(), 7, "{status:?}");
     assert!(
         status.iter().all(|l| l.starts_with("applied ")),
         "{status:?}"
@@ -98,6 +105,14 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     assert!(has_column(&db, "users", "storage_bytes").await);
     assert!(has_column(&db, "assets", "created_by").await);
 
+    // Down one step: the classroom's four tables go, everything else stays.
+    run_cubby(&db, &["migrate", "down"]);
+    let status = status_lines(&db);
+    assert!(status[6].starts_with("pending "), "{status:?}");
+    assert!(status[5].starts_with("applied "), "{status:?}");
+    assert_eq!(existing_tables(&db).await, TABLES.len() - CLASSROOM_TABLES);
+    assert!(has_column(&db, "users", "storage_bytes").await);
+
     // Down one step: S8's storage count goes (its two columns), every table
     // and every other column stays.
     run_cubby(&db, &["migrate", "down"]);
@@ -107,7 +122,7 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     assert!(!has_column(&db, "users", "storage_bytes").await);
     assert!(!has_column(&db, "assets", "created_by").await);
     assert!(has_column(&db, "sessions", "refresh_lease_id").await);
-    assert_eq!(existing_tables(&db).await, TABLES.len());
+    assert_eq!(existing_tables(&db).await, TABLES.len() - CLASSROOM_TABLES);
 
     // Down one more: the login binding and refresh lease (S4, S9) go, the
     // stored access token column comes back.
@@ -126,7 +141,7 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     let status = status_lines(&db);
     assert!(status[3].starts_with("pending "), "{status:?}");
     assert!(status[2].starts_with("applied "), "{status:?}");
-    assert_eq!(existing_tables(&db).await, TABLES.len());
+    assert_eq!(existing_tables(&db).await, TABLES.len() - CLASSROOM_TABLES);
     // The harness creates MariaDB databases with `utf8mb4_bin`.
     assert_eq!(
         subject_collation(&db).await,
@@ -137,7 +152,10 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     run_cubby(&db, &["migrate", "down"]);
     let status = status_lines(&db);
     assert!(status[2].starts_with("pending "), "{status:?}");
-    assert_eq!(existing_tables(&db).await, TABLES.len() - 2);
+    assert_eq!(
+        existing_tables(&db).await,
+        TABLES.len() - CLASSROOM_TABLES - 2
+    );
 
     // Down to zero.
     run_cubby(&db, &["migrate", "down", "2"]);
