@@ -166,7 +166,7 @@ pub async fn copy(
 /// owner's storage count, read under that lock, for the body's charge.
 /// Every create and copy by one user passes this lock, so racing creates
 /// cannot overshoot either quota (G8, S8).
-async fn lock_owner_and_check_quota(
+pub(super) async fn lock_owner_and_check_quota(
     ctx: &Ctx,
     txn: &DatabaseTransaction,
     owner_id: i64,
@@ -186,7 +186,7 @@ async fn lock_owner_and_check_quota(
 
 /// Inserts the project row under a unique slug (the unique index decides;
 /// a clash tries the next candidate) and its version-1 row.
-async fn insert_project(
+pub(super) async fn insert_project(
     txn: &DatabaseTransaction,
     owner_id: i64,
     title: &str,

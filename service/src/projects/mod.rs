@@ -19,6 +19,7 @@
 
 mod create;
 mod delete;
+pub(crate) mod for_assignment;
 mod read;
 mod rows;
 pub mod rules;
