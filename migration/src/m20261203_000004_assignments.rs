@@ -38,6 +38,8 @@ impl MigrationTrait for Migration {
                     .col(string("title"))
                     .col(text("instructions"))
                     .col(big_integer_null("starter_project_id"))
+                    // The service keeps it within 1971–2037, which MariaDB's
+                    // TIMESTAMP holds (past 2038 it would store NULL).
                     .col(ts_null("due_at"))
                     .col(boolean("late_submissions"))
                     .col(big_integer("created_by"))

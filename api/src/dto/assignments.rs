@@ -32,7 +32,7 @@ pub struct CreateAssignment {
     /// A project the teacher may read; each student's start copies it.
     #[schema(minimum = 1)]
     pub starter_project_id: Option<i64>,
-    /// RFC 3339; kept to whole seconds.
+    /// RFC 3339, years 1971–2037; kept to whole seconds.
     pub due_at: Option<DateTime<Utc>>,
     /// Whether a submit after `due_at` is taken (marked late); default false.
     pub late_submissions: Option<bool>,

@@ -34,7 +34,7 @@ pub async fn create(
         INSTRUCTIONS_MAX,
         true,
     )?;
-    let due_at = new.due_at.map(due_time);
+    let due_at = new.due_at.map(due_time).transpose()?;
     tx::run(
         &ctx.db,
         &ctx.retry,
@@ -131,7 +131,10 @@ pub async fn update(ctx: &Ctx, caller: &User, id: i64, edit: AssignmentEdit) -> 
         .as_deref()
         .map(|i| check_text("instructions", i, INSTRUCTIONS_MAX, true))
         .transpose()?;
-    let due_at = edit.due_at.map(|d| d.map(due_time));
+    let due_at = edit
+        .due_at
+        .map(|d| d.map(due_time).transpose())
+        .transpose()?;
     tx::run(
         &ctx.db,
         &ctx.retry,

@@ -274,9 +274,18 @@ fn check_text(field: &str, value: &str, max: usize, allow_empty: bool) -> Result
 }
 
 /// A due time as stored: whole seconds (MariaDB keeps no fractions), so
-/// the time compared at a submit is the time shown.
-fn due_time(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.trunc_subsecs(0)
+/// the time compared at a submit is the time shown; in the years 1971–2037,
+/// which every backend stores (MariaDB's TIMESTAMP ends in January 2038
+/// and would silently keep NULL past it).
+fn due_time(at: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    use chrono::Datelike;
+    if !(1971..=2037).contains(&at.year()) {
+        return Err(Error::invalid(
+            Code::InvalidInput,
+            "due_at must be in the years 1971 to 2037",
+        ));
+    }
+    Ok(at.trunc_subsecs(0))
 }
 
 /// The one clock of G18: the server's time, read inside the submitting
