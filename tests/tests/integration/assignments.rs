@@ -5,7 +5,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tests::projects::{md5_hex, run_gc, send, Reply, User};
+use tests::projects::{blob_files, md5_hex, run_gc, send, Reply, User};
 use tests::{Client, ServerOptions, TestDb, TestServer};
 
 use crate::on_backends;
@@ -17,6 +17,8 @@ on_backends!(
     a_submitted_body_survives_saves_pruning_delete_and_gc,
     feedback_with_a_stale_version_is_a_conflict,
     a_start_counts_toward_the_project_quota,
+    a_submitted_copy_counts_toward_the_storage_quota,
+    a_student_who_leaves_the_class_keeps_their_submissions,
 );
 
 /// The people around one class `7b`: two teachers of it, two students of
@@ -745,4 +747,101 @@ async fn a_start_counts_toward_the_project_quota(db: TestDb) {
     );
     // A classmate under the quota starts fine.
     start(&c.classmate, a).await.expect(StatusCode::CREATED);
+}
+
+async fn a_submitted_copy_counts_toward_the_storage_quota(db: TestDb) {
+    let server = TestServer::spawn(
+        &db,
+        &ServerOptions::default().with("CUBBY_USER_STORAGE_QUOTA_BYTES", 1000),
+    );
+    let api = Client::new(&server.base_url);
+    let c = Class::on(&api).await;
+    let starter_body = json!({"targets": [], "pad": "x".repeat(70)});
+    let starter_len = serde_json::to_vec(&starter_body).unwrap().len();
+    assert!((90..=110).contains(&starter_len), "{starter_len}");
+    let starter = c.teacher.create_ok("Starter", &starter_body).await["id"].clone();
+    let a = assign(
+        &c.teacher,
+        c.group,
+        json!({"title": "Maze", "starter_project_id": starter}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    // ~100 bytes for the copy, ~100 for the first submit, ~500 for a save.
+    let pid = start(&c.student, a).await.expect(StatusCode::CREATED)["id"]
+        .as_i64()
+        .unwrap();
+    submit(&c.student, a, json!({}))
+        .await
+        .expect(StatusCode::CREATED);
+    c.student
+        .save(pid, 1, &json!({"targets": [], "pad": "y".repeat(480)}))
+        .await
+        .expect(StatusCode::OK);
+    let files = blob_files(&db).len();
+    // Another ~500 would go over 1000: refused, nothing written.
+    submit(&c.student, a, json!({}))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "storage_quota_exceeded");
+    assert_eq!(db.count("submissions", "1 = 1").await, 1);
+    assert_eq!(
+        blob_files(&db).len(),
+        files,
+        "a refused submit leaves no file"
+    );
+    // The small version still fits.
+    let s = submit(&c.student, a, json!({"version": 1}))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(s["version"], 1);
+}
+
+async fn a_student_who_leaves_the_class_keeps_their_submissions(db: TestDb) {
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let c = Class::on(&api).await;
+    let a = assign(&c.teacher, c.group, json!({"title": "Maze"})).await["id"]
+        .as_i64()
+        .unwrap();
+    let pid = start(&c.student, a).await.expect(StatusCode::CREATED)["id"].clone();
+    let sid = submit(&c.student, a, json!({}))
+        .await
+        .expect(StatusCode::CREATED)["id"]
+        .as_i64()
+        .unwrap();
+    // The next login no longer lists the class: the membership goes.
+    let gone = User::login(&api, "ann", "student", &[]).await;
+    assert_eq!(gone.id, c.student.id);
+
+    let roster = c
+        .teacher
+        .get(&format!("/api/v1/assignments/{a}/submissions"))
+        .await
+        .expect(StatusCode::OK);
+    let ids: Vec<&Value> = roster["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["student"]["id"])
+        .collect();
+    assert_eq!(ids, vec![&json!(c.classmate.id)], "{roster}");
+    // The teacher still reads the submission; the student still reads it and
+    // their project, but no longer sees the class's assignments.
+    for user in [&c.teacher, &gone] {
+        user.get(&format!("/api/v1/submissions/{sid}"))
+            .await
+            .expect(StatusCode::OK);
+        let body = user.get(&format!("/api/v1/submissions/{sid}/body")).await;
+        assert_eq!(body.status, StatusCode::OK);
+    }
+    gone.project(pid.as_i64().unwrap())
+        .await
+        .expect(StatusCode::OK);
+    gone.get(&format!("/api/v1/assignments/{a}"))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    submit(&gone, a, json!({}))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
 }
