@@ -14,8 +14,19 @@ use super::Project;
 use crate::error::{Error, Result};
 use crate::{now, Ctx};
 
-/// The smallest project the Scratch editor opens: a stage and nothing else.
-pub const EMPTY_PROJECT: &str = r#"{"targets":[{"isStage":true,"name":"Stage","variables":{},"lists":{},"broadcasts":{},"blocks":{},"comments":{},"currentCostume":0,"costumes":[],"sounds":[],"volume":100,"layerOrder":0,"tempo":60,"videoTransparency":50,"videoState":"on","textToSpeechLanguage":null}],"monitors":[],"extensions":[],"meta":{"semver":"3.0.0","vm":"0.2.0","agent":"cubby"}}"#;
+/// The smallest project the Scratch editor opens: a stage with the blank
+/// backdrop and nothing else. The backdrop is the one the stock editor
+/// bundles for its own default project (it never fetches it), so the
+/// project needs no stored asset; the VM cannot load a stage without a
+/// costume.
+pub const EMPTY_PROJECT: &str = concat!(
+    r#"{"targets":[{"isStage":true,"name":"Stage","variables":{},"lists":{},"broadcasts":{},"#,
+    r#""blocks":{},"comments":{},"currentCostume":0,"costumes":[{"name":"backdrop1","#,
+    r#""assetId":"cd21514d0531fdffb22204e0ec5ed84a","md5ext":"cd21514d0531fdffb22204e0ec5ed84a.svg","#,
+    r#""dataFormat":"svg","rotationCenterX":240,"rotationCenterY":180}],"sounds":[],"volume":100,"#,
+    r#""layerOrder":0,"tempo":60,"videoTransparency":50,"videoState":"on","textToSpeechLanguage":null}],"#,
+    r#""monitors":[],"extensions":[],"meta":{"semver":"3.0.0","vm":"0.2.0","agent":"cubby"}}"#
+);
 
 /// Creates `owner_id`'s project titled `title`: a copy of `starter_id`'s
 /// current body when that project still exists (the assignment, not the
@@ -85,4 +96,22 @@ pub(crate) async fn version_in(
     version: i32,
 ) -> Result<Option<project_version::Model>> {
     find_version(db, project_id, version).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_empty_project_is_a_stage_with_the_bundled_backdrop() {
+        let p: serde_json::Value = serde_json::from_str(EMPTY_PROJECT).unwrap();
+        let stage = &p["targets"][0];
+        assert_eq!(stage["isStage"], true);
+        assert_eq!(
+            stage["costumes"][0]["md5ext"],
+            "cd21514d0531fdffb22204e0ec5ed84a.svg"
+        );
+        assert_eq!(p["targets"].as_array().map(Vec::len), Some(1));
+        assert_eq!(p["meta"]["semver"], "3.0.0");
+    }
 }

@@ -382,6 +382,10 @@ async fn a_student_starts_saves_submits_and_sees_feedback(db: TestDb) {
     assert_eq!(quiz["title"], "Quiz");
     let empty = c.student.body(quiz["id"].as_i64().unwrap()).await.json();
     assert_eq!(empty["targets"][0]["isStage"], true);
+    assert_eq!(
+        empty["targets"][0]["costumes"][0]["md5ext"],
+        "cd21514d0531fdffb22204e0ec5ed84a.svg"
+    );
 
     // Save, submit (the current version), save again: the submission keeps v2.
     let v2 = json!({"targets": [], "step": 2});
