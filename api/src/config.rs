@@ -181,6 +181,11 @@ pub struct Config {
     #[arg(long, env = "CUBBY_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024, global = true)]
     pub max_body_bytes: u64,
 
+    /// Largest `.sb3` import, in bytes: the upload itself, and again the
+    /// total of its unpacked files (declared and actually inflated).
+    #[arg(long, env = "CUBBY_MAX_IMPORT_BYTES", default_value_t = 50 * 1024 * 1024, global = true)]
+    pub max_import_bytes: u64,
+
     /// Saved versions kept per project.
     #[arg(long, env = "CUBBY_KEEP_VERSIONS", default_value_t = 50, global = true)]
     pub keep_versions: u32,
@@ -322,6 +327,7 @@ impl Config {
             session_ttl: Duration::from_secs(self.session_ttl_hours.max(1) * 3600),
             project_quota: self.project_quota,
             max_body_bytes: self.max_body_bytes,
+            max_import_bytes: self.max_import_bytes,
             keep_versions: self.keep_versions.max(1),
             refresh_lease: Duration::from_secs(self.refresh_lease_secs.max(1)),
             user_storage_quota_bytes: self.user_storage_quota_bytes,

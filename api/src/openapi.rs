@@ -18,7 +18,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{assets, auth, backpack, me, ops, pages, projects, scratch};
+use crate::routes::{assets, auth, backpack, me, ops, pages, projects, sb3, scratch, thumbnails};
 use responses::{
     BadRequest, Conflict, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge,
     TooManyRequests, Unauthenticated, Unavailable, UnsupportedMediaType, VersionRequired,
@@ -37,12 +37,13 @@ use responses::{
         projects::create, projects::list, projects::get, projects::body, projects::update,
         projects::delete, projects::copy, projects::set_shares, projects::versions,
         projects::version_body, projects::group_projects,
+        thumbnails::set, thumbnails::get, thumbnails::scratch_set, sb3::export, sb3::import,
         assets::upload, assets::download,
         backpack::list, backpack::add, backpack::delete,
         scratch::create_project, scratch::get_project, scratch::save_project,
         scratch::get_asset, scratch::post_asset,
         scratch::backpack_get, scratch::backpack_add, scratch::backpack_delete,
-        pages::home, pages::editor, pages::dev_login_form, pages::copy,
+        pages::home, pages::editor, pages::dev_login_form, pages::copy, pages::import,
     ),
     components(schemas(crate::problem::ProblemDto), responses(
         BadRequest, Unauthenticated, Forbidden, NotFound, RequestTimeout, Conflict, TooLarge,

@@ -36,6 +36,8 @@ pub fn status_of(code: Code) -> StatusCode {
         | Code::InvalidAssetName
         | Code::UnsupportedAssetType
         | Code::Md5Mismatch
+        | Code::InvalidImage
+        | Code::InvalidSb3
         | Code::InvalidBase64
         | Code::IncompleteBody
         | Code::UsernameTaken
@@ -325,6 +327,8 @@ mod tests {
         ("invalid_asset_name", 400),
         ("unsupported_asset_type", 400),
         ("md5_mismatch", 400),
+        ("invalid_image", 400),
+        ("invalid_sb3", 400),
         ("invalid_base64", 400),
         ("incomplete_body", 400),
         ("request_timeout", 408),

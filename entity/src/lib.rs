@@ -14,6 +14,7 @@ pub mod login_state;
 pub mod membership;
 pub mod project;
 pub mod project_share;
+pub mod project_thumbnail;
 pub mod project_version;
 pub mod session;
 pub mod submission;

@@ -15,6 +15,7 @@ mod m20261123_000003_assets;
 mod m20261201_000001_byte_exact_keys;
 mod m20261201_000020_login_binding_and_refresh_lease;
 mod m20261202_000001_storage_quota;
+mod m20261203_000002_thumbnails;
 mod m20261203_000004_assignments;
 mod util;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_byte_exact_keys::Migration),
             Box::new(m20261201_000020_login_binding_and_refresh_lease::Migration),
             Box::new(m20261202_000001_storage_quota::Migration),
+            Box::new(m20261203_000002_thumbnails::Migration),
             Box::new(m20261203_000004_assignments::Migration),
         ]
     }

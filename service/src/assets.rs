@@ -159,6 +159,14 @@ pub struct Asset {
     pub created: bool,
 }
 
+/// The row of a stored asset, if any.
+pub(crate) async fn find_row(
+    db: &impl ConnectionTrait,
+    name: &AssetName,
+) -> Result<Option<asset::Model>> {
+    find(db, name).await
+}
+
 async fn find(db: &impl ConnectionTrait, name: &AssetName) -> Result<Option<asset::Model>> {
     Ok(asset::Entity::find()
         .filter(asset::Column::Md5.eq(name.md5.clone()))

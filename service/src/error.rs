@@ -74,6 +74,10 @@ codes! {
     UnsupportedAssetType => "unsupported_asset_type",
     /// The md5 of the uploaded bytes is not the one in the name.
     Md5Mismatch => "md5_mismatch",
+    /// A thumbnail whose bytes are neither a PNG nor a JPEG.
+    InvalidImage => "invalid_image",
+    /// An uploaded `.sb3` that is not a valid Scratch 3 project archive.
+    InvalidSb3 => "invalid_sb3",
     /// A backpack field that is not base64.
     InvalidBase64 => "invalid_base64",
     /// The request body broke off before its end.

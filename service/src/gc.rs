@@ -10,7 +10,9 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
-use entity::{asset, idempotency_key, login_state, project_version, session, submission};
+use entity::{
+    asset, idempotency_key, login_state, project_thumbnail, project_version, session, submission,
+};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::error::Result;
@@ -46,6 +48,13 @@ async fn referenced(ctx: &Ctx, keys: &[String]) -> Result<HashSet<String>> {
             .into_tuple()
             .all(&ctx.db)
             .await?;
+        let thumbnails: Vec<String> = project_thumbnail::Entity::find()
+            .select_only()
+            .column(project_thumbnail::Column::BlobFile)
+            .filter(project_thumbnail::Column::BlobFile.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(&ctx.db)
+            .await?;
         // G17: a submission's own copy of its pinned body.
         let submitted: Vec<String> = submission::Entity::find()
             .select_only()
@@ -57,6 +66,7 @@ async fn referenced(ctx: &Ctx, keys: &[String]) -> Result<HashSet<String>> {
         found.extend(versions);
         found.extend(assets);
         found.extend(submitted);
+        found.extend(thumbnails);
     }
     Ok(found)
 }

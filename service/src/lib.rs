@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod object_blob;
 pub mod page;
 pub mod projects;
+pub mod sb3;
 pub mod storage_quota;
 pub mod text;
 pub mod tx;
@@ -63,6 +64,8 @@ pub struct Settings {
     pub project_quota: u32,
     /// Largest project body, asset or backpack item in bytes.
     pub max_body_bytes: u64,
+    /// Largest `.sb3` import, packed and unpacked, in bytes.
+    pub max_import_bytes: u64,
     /// Saved versions kept per project.
     pub keep_versions: u32,
     /// How long a claimed upstream token refresh may take before another
@@ -79,6 +82,7 @@ impl Default for Settings {
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             project_quota: 1000,
             max_body_bytes: 10 * 1024 * 1024,
+            max_import_bytes: 50 * 1024 * 1024,
             keep_versions: 50,
             refresh_lease: Duration::from_secs(30),
             user_storage_quota_bytes: 1 << 30,

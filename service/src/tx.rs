@@ -38,6 +38,8 @@ pub const OPERATIONS: &[&str] = &[
     "project.save",
     "project.delete",
     "project.share",
+    "project.thumbnail",
+    "project.import",
     "asset.create",
     "backpack.add",
     "backpack.delete",

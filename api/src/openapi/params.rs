@@ -69,6 +69,16 @@ pub struct ScratchAssetSaved {
     pub content_name: String,
 }
 
+/// `POST /internalapi/project/thumbnail/{id}/set/`: stored.
+#[derive(ToSchema)]
+pub struct ScratchThumbnailSaved {
+    /// Always `ok`.
+    pub status: String,
+    /// The project id, as a string.
+    #[schema(rename = "content-name")]
+    pub content_name: String,
+}
+
 /// A backpack item as the Scratch editor reads it.
 #[derive(ToSchema)]
 pub struct ScratchBackpackItem {

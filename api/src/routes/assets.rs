@@ -74,7 +74,7 @@ pub async fn store(
 }
 
 /// Why a streamed body stopped: its deadline passed (408), or it broke off.
-fn body_error(err: actix_web::error::PayloadError) -> service::Error {
+pub(crate) fn body_error(err: actix_web::error::PayloadError) -> service::Error {
     if crate::body_deadline::is_timeout(&err) {
         service::Error::invalid(
             Code::RequestTimeout,

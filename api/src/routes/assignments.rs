@@ -69,6 +69,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/api/v1/submissions/{id}/body",
         [(Method::GET, web::to(submission_body))],
     ))
+    .service(authed(
+        "/api/v1/submissions/{id}/sb3",
+        [(Method::GET, web::to(submission_sb3))],
+    ))
+    .service(authed(
+        "/api/v1/assignments/{id}/export",
+        [(Method::GET, web::to(export))],
+    ))
     .service(
         authed(
             "/api/v1/submissions/{id}/feedback",
@@ -80,7 +88,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, create, get, update, start, submit, roster, submission, submission_body, put_feedback),
+    paths(list, create, get, update, start, submit, roster, submission, submission_body, put_feedback,
+          submission_sb3, export),
     tags((name = "assignments", description = "Assignments, submissions and feedback")),
 )]
 pub struct AssignmentsDoc;
@@ -318,4 +327,55 @@ pub async fn put_feedback(
     };
     let f = assignments::put_feedback(&state.ctx, &user, *id, new).await?;
     Ok(HttpResponse::Ok().json(FeedbackDto::from(f)))
+}
+
+/// A streamed download: `.sb3` or zip, with its file name.
+fn download(out: service::sb3::Export, content_type: &'static str) -> HttpResponse {
+    stored_file(&mut HttpResponse::Ok())
+        .content_type(content_type)
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", out.file_name),
+        ))
+        // Compressed already: keep the compression middleware off it.
+        .insert_header(header::ContentEncoding::Identity)
+        .streaming(out.bytes)
+}
+
+/// The submission as an `.sb3` (its pinned body and the assets it names).
+#[utoipa::path(get, path = "/api/v1/submissions/{id}/sb3", tag = "assignments", operation_id = "get_submission_sb3",
+    params(("id" = inline(Id), Path, description = "The submission id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "a zip of `project.json` and every asset it names, streamed",
+                content((inline(crate::openapi::schemas::Bytes) = "application/x.scratch.sb3")),
+                headers(("Content-Disposition" = String, description = "`attachment; filename=\"submission-<id>.sb3\"`"))),
+              (status = 401, response = Unauthenticated), (status = 404, response = NotFound),
+              (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
+pub async fn submission_sb3(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    let out = assignments::submission_sb3(&state.ctx, &user, *id).await?;
+    Ok(download(out, service::sb3::CONTENT_TYPE))
+}
+
+/// The class's work (a teacher of the group): a zip of `<username>.sb3`,
+/// each current student's latest submission, streamed.
+#[utoipa::path(get, path = "/api/v1/assignments/{id}/export", tag = "assignments", operation_id = "export_assignment",
+    params(("id" = inline(Id), Path, description = "The assignment id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "a zip of one `.sb3` per student who submitted, streamed",
+                content((inline(crate::openapi::schemas::Bytes) = "application/zip")),
+                headers(("Content-Disposition" = String, description = "`attachment; filename=\"assignment-<id>.zip\"`"))),
+              (status = 401, response = Unauthenticated), (status = 403, response = Forbidden),
+              (status = 404, response = NotFound), (status = 500, response = ServerError),
+              (status = 503, response = Unavailable)))]
+pub async fn export(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    let out = assignments::export(&state.ctx, &user, *id).await?;
+    Ok(download(out, "application/zip"))
 }

@@ -9,7 +9,9 @@ pub mod me;
 pub mod ops;
 pub mod pages;
 pub mod projects;
+pub mod sb3;
 pub mod scratch;
+pub mod thumbnails;
 
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpResponse, ResponseError, Route};
@@ -167,6 +169,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             )
             .app_data(project_json.clone()),
         )
+        // Before `/api/v1/projects/{id}`, which would claim `import`.
+        .service(authed(
+            "/api/v1/projects/import",
+            [(POST, web::to(sb3::import))],
+        ))
         .service(
             authed(
                 "/api/v1/projects/{id}",
@@ -201,6 +208,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             )
             .app_data(small_json),
         )
+        .service(authed(
+            "/api/v1/projects/{id}/sb3",
+            [(GET, web::to(sb3::export))],
+        ))
+        .service(authed(
+            "/api/v1/projects/{id}/thumbnail",
+            [
+                (GET, web::to(thumbnails::get)),
+                (PUT, web::to(thumbnails::set)),
+            ],
+        ))
         // `{name:.*}`: a name with slashes still reaches the handler, which
         // answers 400 invalid_asset_name instead of a bare 404.
         .service(resource(
@@ -233,7 +251,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             "/auth/dev/form",
             [(POST, web::to(pages::dev_login_form))],
         ))
-        .service(resource("/home/copy/{id}", [(POST, web::to(pages::copy))]));
+        .service(resource("/home/copy/{id}", [(POST, web::to(pages::copy))]))
+        .service(resource("/home/import", [(POST, web::to(pages::import))]));
 }
 
 /// What no route claims: the editor's static files for GET and HEAD, else
@@ -287,6 +306,10 @@ fn configure_scratch(cfg: &mut web::ServiceConfig) {
             (GET, web::to(scratch::backpack_get)),
             (POST, web::to(scratch::backpack_add)),
         ],
+    ))
+    .service(authed(
+        "/internalapi/project/thumbnail/{id}/set/",
+        [(POST, web::to(thumbnails::scratch_set))],
     ))
     .service(authed(
         "/backpack/{username}/{id}",

@@ -26,7 +26,7 @@ fn etag(version: i32) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
 }
 
-fn created(project: service::projects::Project) -> HttpResponse {
+pub(crate) fn created(project: service::projects::Project) -> HttpResponse {
     HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/projects/{}", project.id)))
         .insert_header(etag(project.version))

@@ -8,6 +8,7 @@
 //! | `manage.rs` | create, list, read and edit assignments |
 //! | `work.rs` | a student's `start` (G16) and `submit` (G17, G18) |
 //! | `review.rs` | the roster, submissions and their bodies, feedback |
+//! | `export.rs` | a submission as `.sb3`, the class export zip |
 //!
 //! Who may do what: a teacher member of the group creates and edits its
 //! assignments, sees the roster and every submission, and gives feedback; a
@@ -15,6 +16,7 @@
 //! Someone outside the group gets 404; a member doing what their role may
 //! not, 403. The student who submitted may always read their submission.
 
+mod export;
 mod manage;
 mod review;
 mod work;
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Role, User};
 use crate::error::{Code, Error, Result};
 
+pub use export::{export, submission_sb3};
 pub use manage::{create, get, list, update};
 pub use review::{put_feedback, roster, submission, submission_body};
 pub use work::{start, submit};

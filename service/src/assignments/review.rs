@@ -100,7 +100,7 @@ async fn roster_row(
 /// Who may see submission `s`: the student who submitted it (also after
 /// leaving the group) and the group's teachers; anyone else gets 404.
 /// Returns the caller's place in the group.
-async fn may_see(
+pub(super) async fn may_see(
     db: &impl ConnectionTrait,
     caller: &User,
     s: &submission::Model,

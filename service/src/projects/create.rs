@@ -162,6 +162,96 @@ pub async fn copy(
     result.map(|(created, _)| created)
 }
 
+/// `POST /api/v1/projects/import`: a project from a checked `.sb3`. The
+/// files of its new assets are written already (`assets[i].key`); this
+/// writes the body, then one transaction locks the caller's row (both
+/// quotas, G8 and S8), inserts the asset rows through the same
+/// deduplication as uploads (G3), charges the caller for the body and the
+/// assets it created, and inserts the project under a unique slug (G10).
+/// Afterwards every file no committed row names is deleted (G11).
+pub(crate) async fn create_imported(
+    ctx: &Ctx,
+    caller: &User,
+    title: Option<&str>,
+    body: &[u8],
+    assets: &[crate::assets::Prepared],
+    idem_key: Option<&str>,
+) -> Result<Created> {
+    let mut written = Written::default();
+    for key in assets.iter().filter_map(|a| a.key.clone()) {
+        written.push(key);
+    }
+    let prepared = async {
+        let title = check_title(title.unwrap_or(DEFAULT_TITLE))?;
+        check_body(ctx, body)?;
+        let idempotency = Idempotency::new(idem_key, "project.import")?;
+        let key = ctx.blobs.put(body).await?;
+        Ok::<_, Error>((title, idempotency, key))
+    }
+    .await;
+    let (title, idempotency, key) = match prepared {
+        Ok(p) => p,
+        Err(err) => {
+            written.delete_except(ctx, None).await;
+            return Err(err);
+        }
+    };
+    written.push(key.clone());
+    let md5 = md5_hex(body);
+    let file = BodyFile {
+        file: &key,
+        size: body.len() as i64,
+        md5: &md5,
+    };
+
+    let result = tx::run(
+        &ctx.db,
+        &ctx.retry,
+        "project.import",
+        Kind::Edit,
+        async |txn| {
+            let at = now();
+            if let Some(project) = idempotency.replay(txn, caller.id, at).await? {
+                let replayed = Created {
+                    project,
+                    replayed: true,
+                };
+                return Ok((replayed, Vec::new()));
+            }
+            // The caller's row first (both quotas), then the asset rows.
+            let mut usage = lock_owner_and_check_quota(ctx, txn, caller.id).await?;
+            let mut charged = file.size;
+            let mut kept = vec![key.clone()];
+            for asset in assets {
+                let Some(new_file) = asset.new_file() else {
+                    continue;
+                };
+                let (_, created) =
+                    crate::assets::insert_row(txn, &asset.name, &new_file, caller.id).await?;
+                if created {
+                    charged += new_file.size;
+                    kept.push(new_file.key.to_owned());
+                }
+            }
+            usage.charge(ctx, txn, charged).await?;
+            let row = insert_project(txn, caller.id, &title, None, &file, at).await?;
+            let project = to_project(row, Vec::new());
+            idempotency.remember(txn, caller.id, 201, &project).await?;
+            fault_before_commit(ctx)?;
+            let created = Created {
+                project,
+                replayed: false,
+            };
+            Ok((created, kept))
+        },
+    )
+    .await;
+
+    let kept = result.as_ref().map(|(_, k)| k.clone()).unwrap_or_default();
+    written.delete_unless_in(ctx, &kept).await;
+    result.map(|(created, _)| created)
+}
+
 /// Locks the owner's user row and checks the project quota; returns the
 /// owner's storage count, read under that lock, for the body's charge.
 /// Every create and copy by one user passes this lock, so racing creates

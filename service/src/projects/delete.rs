@@ -25,6 +25,7 @@ pub async fn delete(ctx: &Ctx, caller: &User, id: i64) -> Result<()> {
         Kind::Edit,
         async |txn| {
             let p = lock_for_owner(txn, caller, id).await?;
+            let thumb = super::thumbnail::take(txn, id).await?;
             let versions = project_version::Entity::find()
                 .filter(project_version::Column::ProjectId.eq(id))
                 .all(txn)
@@ -38,11 +39,13 @@ pub async fn delete(ctx: &Ctx, caller: &User, id: i64) -> Result<()> {
                 .exec(txn)
                 .await?;
             project::Entity::delete_by_id(id).exec(txn).await?;
-            let freed: i64 = versions.iter().map(|v| v.body_size).sum();
+            let freed: i64 = versions.iter().map(|v| v.body_size).sum::<i64>()
+                + thumb.as_ref().map_or(0, |t| t.1);
             storage_quota::change(ctx, txn, p.owner_id, -freed).await?;
             Ok(versions
                 .into_iter()
                 .map(|v| v.body_file)
+                .chain(thumb.map(|t| t.0))
                 .collect::<Vec<_>>())
         },
     )

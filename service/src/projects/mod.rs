@@ -16,6 +16,7 @@
 //! | `save.rs` | update: the version check in the `UPDATE`, then pruning |
 //! | `share.rs`, `delete.rs` | the share set, delete |
 //! | `read.rs` | get, body, versions, lists |
+//! | `thumbnail.rs` | the project's thumbnail: set (owner), read (readers) |
 
 mod create;
 mod delete;
@@ -25,16 +26,19 @@ mod rows;
 pub mod rules;
 mod save;
 mod share;
+mod thumbnail;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use create::create_imported;
 pub use create::{copy, create};
 pub use delete::delete;
 pub use read::{body, get, group_projects, list, version_body, versions};
 pub use rules::{slug_base, DEFAULT_TITLE};
 pub use save::update;
 pub use share::set_shares;
+pub use thumbnail::{image_type, set_thumbnail, thumbnail, Thumbnail, MAX_THUMBNAIL_BYTES};
 
 /// A project as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

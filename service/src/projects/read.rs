@@ -19,7 +19,7 @@ use crate::Ctx;
 const BODY_READ_ATTEMPTS: usize = 5;
 
 /// A project the caller may read, or `NotFound`.
-async fn readable(ctx: &Ctx, caller: &User, id: i64) -> Result<project::Model> {
+pub(super) async fn readable(ctx: &Ctx, caller: &User, id: i64) -> Result<project::Model> {
     let p = project::Entity::find_by_id(id)
         .one(&ctx.db)
         .await?

@@ -144,4 +144,11 @@ impl Written {
             .collect();
         delete_all(&ctx.blobs, &orphans).await;
     }
+
+    /// Deletes every written file that `keep` (the files committed rows
+    /// reference) does not name.
+    pub async fn delete_unless_in(self, ctx: &Ctx, keep: &[String]) {
+        let orphans: Vec<String> = self.0.into_iter().filter(|k| !keep.contains(k)).collect();
+        delete_all(&ctx.blobs, &orphans).await;
+    }
 }

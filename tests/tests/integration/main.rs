@@ -9,6 +9,7 @@
 
 mod assets;
 mod assignments;
+mod assignments_export;
 mod assignments_races;
 mod blob_s3;
 mod browser;
@@ -29,8 +30,10 @@ mod s10_collation;
 mod s4_s9_oidc;
 mod s6_metrics;
 mod s8_storage_quota;
+mod sb3;
 mod scratch_protocol;
 mod security;
+mod thumbnails;
 
 /// For each scenario `name(db: TestDb)`, a module `name` with one test per
 /// backend: `name::sqlite`, `name::postgres`, `name::mariadb`.

@@ -8,7 +8,7 @@ use crate::on_backends;
 
 on_backends!(migrations_round_trip_up_down_up);
 
-const TABLES: [&str; 15] = [
+const TABLES: [&str; 16] = [
     "users",
     "`groups`",
     "memberships",
@@ -20,6 +20,7 @@ const TABLES: [&str; 15] = [
     "idempotency_keys",
     "assets",
     "backpack_items",
+    "project_thumbnails",
     "assignments",
     "assignment_projects",
     "submissions",
@@ -92,7 +93,7 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     let nopad = mariadb.then(|| "utf8mb4_nopad_bin".to_owned());
     run_cubby(&db, &["migrate", "up"]);
     let status = status_lines(&db);
-    assert_eq!(status.len(), 7, "{status:?}");
+    assert_eq!(status.len(), 8, "{status:?}");
     assert!(
         status.iter().all(|l| l.starts_with("applied ")),
         "{status:?}"
@@ -108,12 +109,23 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     // Down one step: the classroom's four tables go, everything else stays.
     run_cubby(&db, &["migrate", "down"]);
     let status = status_lines(&db);
-    assert!(status[6].starts_with("pending "), "{status:?}");
-    assert!(status[5].starts_with("applied "), "{status:?}");
+    assert!(status[7].starts_with("pending "), "{status:?}");
+    assert!(status[6].starts_with("applied "), "{status:?}");
     assert_eq!(existing_tables(&db).await, TABLES.len() - CLASSROOM_TABLES);
     assert!(has_column(&db, "users", "storage_bytes").await);
 
-    // Down one step: S8's storage count goes (its two columns), every table
+    // Down one more: the thumbnails table goes, every other table stays.
+    run_cubby(&db, &["migrate", "down"]);
+    let status = status_lines(&db);
+    assert!(status[6].starts_with("pending "), "{status:?}");
+    assert!(status[5].starts_with("applied "), "{status:?}");
+    assert_eq!(
+        existing_tables(&db).await,
+        TABLES.len() - CLASSROOM_TABLES - 1
+    );
+    assert!(has_column(&db, "users", "storage_bytes").await);
+
+    // Down one more: S8's storage count goes (its two columns), every table
     // and every other column stays.
     run_cubby(&db, &["migrate", "down"]);
     let status = status_lines(&db);
@@ -122,7 +134,10 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     assert!(!has_column(&db, "users", "storage_bytes").await);
     assert!(!has_column(&db, "assets", "created_by").await);
     assert!(has_column(&db, "sessions", "refresh_lease_id").await);
-    assert_eq!(existing_tables(&db).await, TABLES.len() - CLASSROOM_TABLES);
+    assert_eq!(
+        existing_tables(&db).await,
+        TABLES.len() - CLASSROOM_TABLES - 1
+    );
 
     // Down one more: the login binding and refresh lease (S4, S9) go, the
     // stored access token column comes back.
@@ -141,7 +156,10 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     let status = status_lines(&db);
     assert!(status[3].starts_with("pending "), "{status:?}");
     assert!(status[2].starts_with("applied "), "{status:?}");
-    assert_eq!(existing_tables(&db).await, TABLES.len() - CLASSROOM_TABLES);
+    assert_eq!(
+        existing_tables(&db).await,
+        TABLES.len() - CLASSROOM_TABLES - 1
+    );
     // The harness creates MariaDB databases with `utf8mb4_bin`.
     assert_eq!(
         subject_collation(&db).await,
@@ -154,7 +172,7 @@ async fn migrations_round_trip_up_down_up(db: TestDb) {
     assert!(status[2].starts_with("pending "), "{status:?}");
     assert_eq!(
         existing_tables(&db).await,
-        TABLES.len() - CLASSROOM_TABLES - 2
+        TABLES.len() - CLASSROOM_TABLES - 3
     );
 
     // Down to zero.

@@ -216,6 +216,9 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/projects/{id}/versions/{version}/body", &["get"]),
     ("/api/v1/projects/{id}/copy", &["post"]),
     ("/api/v1/projects/{id}/shares", &["put"]),
+    ("/api/v1/projects/{id}/thumbnail", &["get", "put"]),
+    ("/api/v1/projects/{id}/sb3", &["get"]),
+    ("/api/v1/projects/import", &["post"]),
     ("/api/v1/assets/{name}", &["get", "head", "post"]),
     ("/api/v1/backpack", &["get", "post"]),
     ("/api/v1/backpack/{id}", &["delete"]),
@@ -227,6 +230,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/submissions/{id}", &["get"]),
     ("/api/v1/submissions/{id}/body", &["get"]),
     ("/api/v1/submissions/{id}/feedback", &["put"]),
+    ("/api/v1/submissions/{id}/sb3", &["get"]),
+    ("/api/v1/assignments/{id}/export", &["get"]),
     ("/projects/", &["post"]),
     ("/projects", &["post"]),
     ("/projects/{id}", &["get", "put"]),
@@ -234,10 +239,12 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/assets/{name}", &["get", "head", "post"]),
     ("/backpack/{username}", &["get", "post"]),
     ("/backpack/{username}/{id}", &["delete"]),
+    ("/internalapi/project/thumbnail/{id}/set/", &["post"]),
     ("/", &["get"]),
     ("/editor", &["get"]),
     ("/auth/dev/form", &["post"]),
     ("/home/copy/{id}", &["post"]),
+    ("/home/import", &["post"]),
 ];
 
 const METHODS: &[&str] = &[

@@ -4,6 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use super::import::{download_link, import_form, thumbnail};
 use super::{editor_installed, install_hint, page, see_other, viewer};
 use crate::openapi::responses::{
     BadRequest, Forbidden, NotFound, ServerError, TooManyRequests, Unauthenticated, Unavailable,
@@ -23,15 +24,17 @@ fn project_rows(projects: &[Project], editor: bool, can_copy: bool) -> Markup {
             p { "None yet." }
         } @else {
             table {
-                thead { tr { th { "Title" } th { "Version" } th { "Updated" } th { span class="sr" { "Actions" } } } }
+                thead { tr { th { span class="sr" { "Thumbnail" } } th { "Title" } th { "Version" } th { "Updated" } th { span class="sr" { "Actions" } } } }
                 tbody {
                     @for p in projects {
                         tr {
+                            td { (thumbnail(p.id)) }
                             td { (p.title) }
                             td { (p.version) }
                             td { (p.updated_at.format("%Y-%m-%d %H:%M UTC")) }
                             td {
                                 @if editor { a href={ "/editor?project=" (p.id) } { "Open" } " " }
+                                (download_link(p.id))
                                 @if can_copy {
                                     form.inline method="post" action={ "/home/copy/" (p.id) } {
                                         button type="submit" { "Copy" }
@@ -73,6 +76,7 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         }
         h2 { "My projects" }
         (project_rows(&mine.items, editor, true))
+        (import_form())
         h2 { "Shared with my classes" }
         (project_rows(&shared.items, editor, true))
     };

@@ -22,10 +22,12 @@ use service::auth::User;
 
 mod editor;
 mod home;
+mod import;
 mod static_files;
 
 pub use editor::*;
 pub use home::*;
+pub use import::*;
 pub use static_files::static_file;
 
 /// The logged-in user, or `None` (a bad or expired token is just "logged out" here).
