@@ -11,6 +11,8 @@ use crate::openapi::schemas::{
 };
 pub use crate::problem::ProblemDto;
 
+pub mod assignments;
+
 /// JSON has one kind of number: `2.0` is the integer 2, as JSON Schema (and
 /// so the OpenAPI document) reads it, though serde's integers refuse it.
 /// These take an integer however it is spelled, if it is whole and in range.

@@ -22,7 +22,9 @@ pub fn status_of(code: Code) -> StatusCode {
         }
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        Code::VersionConflict | Code::LastTeacher => StatusCode::CONFLICT,
+        Code::VersionConflict | Code::LastTeacher | Code::PastDue | Code::NotStarted => {
+            StatusCode::CONFLICT
+        }
         Code::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Code::VersionRequired => StatusCode::PRECONDITION_REQUIRED,
@@ -316,6 +318,8 @@ mod tests {
         ("too_large", 413),
         ("unsupported_media_type", 415),
         ("method_not_allowed", 405),
+        ("past_due", 409),
+        ("not_started", 409),
         ("version_conflict", 409),
         ("version_required", 428),
         ("quota_exceeded", 403),

@@ -4,7 +4,10 @@
 //! that use them live in the `service` crate.
 
 pub mod asset;
+pub mod assignment;
+pub mod assignment_project;
 pub mod backpack_item;
+pub mod feedback;
 pub mod group;
 pub mod idempotency_key;
 pub mod login_state;
@@ -14,4 +17,5 @@ pub mod project_share;
 pub mod project_thumbnail;
 pub mod project_version;
 pub mod session;
+pub mod submission;
 pub mod user;

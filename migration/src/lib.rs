@@ -18,6 +18,7 @@ mod m20261202_000001_storage_quota;
 mod m20261203_000001_trash;
 mod m20261203_000002_thumbnails;
 mod m20261203_000003_local_groups;
+mod m20261203_000004_assignments;
 mod util;
 
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_trash::Migration),
             Box::new(m20261203_000002_thumbnails::Migration),
             Box::new(m20261203_000003_local_groups::Migration),
+            Box::new(m20261203_000004_assignments::Migration),
         ]
     }
 }

@@ -56,6 +56,10 @@ codes! {
     VersionConflict => "version_conflict",
     /// An update came without `version` or `If-Match`.
     VersionRequired => "version_required",
+    /// A submit after the due time of an assignment that takes no late work.
+    PastDue => "past_due",
+    /// A submit before the student started the assignment.
+    NotStarted => "not_started",
     /// The owner already has as many projects as the quota allows.
     QuotaExceeded => "quota_exceeded",
     /// The write would take the user's stored bytes over the storage quota.

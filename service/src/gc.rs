@@ -11,7 +11,9 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
-use entity::{asset, idempotency_key, login_state, project_thumbnail, project_version, session};
+use entity::{
+    asset, idempotency_key, login_state, project_thumbnail, project_version, session, submission,
+};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::error::Result;
@@ -57,8 +59,17 @@ async fn referenced(ctx: &Ctx, keys: &[String]) -> Result<HashSet<String>> {
             .into_tuple()
             .all(&ctx.db)
             .await?;
+        // G17: a submission's own copy of its pinned body.
+        let submitted: Vec<String> = submission::Entity::find()
+            .select_only()
+            .column(submission::Column::BodyFile)
+            .filter(submission::Column::BodyFile.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(&ctx.db)
+            .await?;
         found.extend(versions);
         found.extend(assets);
+        found.extend(submitted);
         found.extend(thumbnails);
     }
     Ok(found)

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod assets;
+pub mod assignments;
 pub mod auth;
 pub mod backpack;
 pub mod blob;

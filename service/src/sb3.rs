@@ -51,7 +51,7 @@ const CHUNK: usize = 64 * 1024;
 
 /// How many chunks may wait between the zip writer and the response: with
 /// [`CHUNK`], the most an export holds in memory besides `project.json`.
-const CHANNEL_CHUNKS: usize = 4;
+pub(crate) const CHANNEL_CHUNKS: usize = 4;
 
 // ---------------------------------------------------------------- names
 
@@ -115,7 +115,13 @@ pub struct Export {
 pub async fn export(ctx: &Ctx, caller: &User, id: i64) -> Result<Export> {
     let project = projects::get(ctx, caller, id).await?;
     let (_, body) = projects::body(ctx, caller, id).await?;
-    let names = asset_names(&body).unwrap_or_else(|err| {
+    export_body(ctx, body, format!("{}.sb3", project.slug)).await
+}
+
+/// The stored assets a project body names, as `(md5ext, blob key)`; a named
+/// asset that is not stored is left out (and logged).
+pub(crate) async fn asset_entries(ctx: &Ctx, body: &[u8]) -> Result<Vec<(String, String)>> {
+    let names = asset_names(body).unwrap_or_else(|err| {
         tracing::warn!(error = %err, "export: no assets read from the project");
         Vec::new()
     });
@@ -132,14 +138,18 @@ pub async fn export(ctx: &Ctx, caller: &User, id: i64) -> Result<Export> {
             }
         }
     }
+    Ok(entries)
+}
+
+/// `body` (a project's JSON, already read with the caller's access
+/// checked) as a streamed `.sb3` named `file_name`.
+pub async fn export_body(ctx: &Ctx, body: Vec<u8>, file_name: String) -> Result<Export> {
+    let entries = asset_entries(ctx, &body).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHANNEL_CHUNKS);
     let blobs = ctx.blobs.clone();
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let writer = ChannelWriter {
-            tx: tx.clone(),
-            buf: Vec::with_capacity(CHUNK),
-        };
+        let writer = ChannelWriter::new(tx.clone());
         if let Err(err) = write_zip(&handle, &blobs, &body, &entries, writer) {
             tracing::warn!(error = %err, "export broke off");
             let _ = tx.blocking_send(Err(err));
@@ -147,19 +157,19 @@ pub async fn export(ctx: &Ctx, caller: &User, id: i64) -> Result<Export> {
     });
     let bytes = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     Ok(Export {
-        file_name: format!("{}.sb3", project.slug),
+        file_name,
         bytes: Box::pin(bytes),
     })
 }
 
 /// Writes the zip: `project.json` (deflated), then each asset (stored),
 /// reading its blob chunk by chunk.
-fn write_zip(
+pub(crate) fn write_zip<W: Write>(
     handle: &tokio::runtime::Handle,
     blobs: &Blobs,
     body: &[u8],
     entries: &[(String, String)],
-    writer: ChannelWriter,
+    writer: W,
 ) -> std::io::Result<()> {
     let mut zip = ZipWriter::new_stream(writer);
     let deflated = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
@@ -188,12 +198,19 @@ fn write_zip(
 /// A `Write` whose bytes go, in chunks of [`CHUNK`], into a bounded channel
 /// (blocking while the response is behind). A closed channel (the client
 /// went away) is a broken pipe, which stops the export.
-struct ChannelWriter {
+pub(crate) struct ChannelWriter {
     tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
     buf: Vec<u8>,
 }
 
 impl ChannelWriter {
+    pub(crate) fn new(tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) -> Self {
+        Self {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        }
+    }
+
     fn send(&mut self) -> std::io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());

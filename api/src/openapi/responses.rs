@@ -77,7 +77,9 @@ responses! {
     );
     /// 409.
     Conflict => problem(
-        "`version_conflict`: someone saved first; `current_version` says what to re-read.",
+        "`version_conflict`: someone saved first; `current_version` says what to re-read. \
+         `past_due`: the assignment was due and takes no late work. `not_started`: start \
+         the assignment before submitting.",
     );
     /// 413.
     TooLarge => problem("`too_large`: the body is over its limit (`limit`, in bytes).");

@@ -2,6 +2,7 @@
 //! calls one service function and maps the result; rules live in `service`.
 
 pub mod assets;
+pub mod assignments;
 pub mod auth;
 pub mod backpack;
 pub mod groups;
@@ -279,6 +280,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             "/api/v1/backpack/{id}",
             [(DELETE, web::to(backpack::delete))],
         ));
+    assignments::configure(cfg);
     configure_scratch(cfg);
     cfg.service(resource("/", [(GET, web::to(pages::home))]))
         .service(resource("/editor", [(GET, web::to(pages::editor))]))

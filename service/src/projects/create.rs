@@ -276,7 +276,7 @@ pub(super) async fn lock_owner_and_check_quota(
 
 /// Inserts the project row under a unique slug (the unique index decides;
 /// a clash tries the next candidate) and its version-1 row.
-async fn insert_project(
+pub(super) async fn insert_project(
     txn: &DatabaseTransaction,
     owner_id: i64,
     title: &str,

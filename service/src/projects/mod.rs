@@ -21,6 +21,7 @@
 //! | `thumbnail.rs` | the project's thumbnail: set (owner), read (readers) |
 
 mod create;
+pub(crate) mod for_assignment;
 mod read;
 mod rows;
 pub mod rules;

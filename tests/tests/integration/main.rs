@@ -8,6 +8,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod assets;
+mod assignments;
+mod assignments_export;
+mod assignments_races;
 mod blob_s3;
 mod browser;
 mod classes;

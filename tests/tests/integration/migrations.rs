@@ -8,7 +8,7 @@ use crate::on_backends;
 
 on_backends!(migrations_round_trip_up_down_up);
 
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 16] = [
     "users",
     "`groups`",
     "memberships",
@@ -21,6 +21,10 @@ const TABLES: [&str; 12] = [
     "assets",
     "backpack_items",
     "project_thumbnails",
+    "assignments",
+    "assignment_projects",
+    "submissions",
+    "feedback",
 ];
 
 async fn existing_tables(db: &TestDb) -> usize {
@@ -119,7 +123,7 @@ const AT: &str = "'2026-01-01 00:00:00'";
 
 /// How many of `TABLES` each migration creates, oldest first (the order of
 /// `cubby migrate status`).
-const TABLES_MADE: [usize; 9] = [5, 4, 2, 0, 0, 0, 0, 1, 0];
+const TABLES_MADE: [usize; 10] = [5, 4, 2, 0, 0, 0, 0, 1, 0, 4];
 
 fn tables_up_to(applied: usize) -> usize {
     TABLES_MADE[..applied].iter().sum()
@@ -145,6 +149,7 @@ async fn assert_applied(db: &TestDb, index: usize) {
         6 => assert!(has_column(db, "projects", "deleted_at").await),
         7 => assert!(has_column(db, "project_thumbnails", "blob_file").await),
         8 => assert!(exec(db, "SELECT source, join_code FROM \"groups\" WHERE 1 = 0").await),
+        9 => assert!(has_column(db, "submissions", "body_file").await),
         _ => {}
     }
 }
