@@ -1,7 +1,7 @@
 //! Assignments: create (a teacher member of the group, with a starter the
 //! teacher can read), list and read (members), edit (a teacher of the group).
 
-use entity::{assignment, project, submission};
+use entity::{assignment, submission};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect,
@@ -15,6 +15,7 @@ use crate::access::access;
 use crate::auth::User;
 use crate::error::{Error, Result};
 use crate::page::{Page, PageRequest};
+use crate::projects::for_assignment::live_shared;
 use crate::projects::rules::check_title;
 use crate::tx::{self, Kind};
 use crate::{now, Ctx};
@@ -43,10 +44,7 @@ pub async fn create(
         async |txn| {
             member_of(txn, caller, group_id).await?.require_teacher()?;
             if let Some(starter) = new.starter_project_id {
-                let p = project::Entity::find_by_id(starter)
-                    .one(txn)
-                    .await?
-                    .ok_or(Error::NotFound)?;
+                let p = live_shared(txn, starter).await?;
                 access(txn, caller, &p).await?.require_read()?;
             }
             let at = now();

@@ -2,7 +2,7 @@
 //! it (G16), `submit` pins a version of it (G17), on time or late by one
 //! clock read inside the submitting transaction (G18).
 
-use entity::{assignment, assignment_project, project, submission};
+use entity::{assignment, assignment_project, submission};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QuerySelect,
@@ -12,7 +12,7 @@ use super::{member_of, submit_clock, to_submission, Submission};
 use crate::auth::User;
 use crate::blob::delete_all;
 use crate::error::{Code, Error, Result};
-use crate::projects::for_assignment::{create_in, project_in, version_in};
+use crate::projects::for_assignment::{create_in, live_shared, project_in, version_in};
 use crate::projects::rules::md5_hex;
 use crate::projects::Project;
 use crate::storage_quota;
@@ -95,7 +95,7 @@ pub async fn start(ctx: &Ctx, caller: &User, id: i64) -> Result<Started> {
                 .await?
                 .ok_or_else(|| Error::Internal("assignment project pair vanished".into()))?;
             if let Some(project_id) = row.project_id {
-                let project = project_in(txn, project_id).await?;
+                let project = project_in(ctx, txn, project_id).await?;
                 return Ok((
                     Started {
                         project,
@@ -164,11 +164,7 @@ pub async fn submit(ctx: &Ctx, caller: &User, id: i64, version: Option<i32>) -> 
             let project_id = my_project(txn, a.id, caller.id)
                 .await?
                 .ok_or_else(|| Error::invalid(Code::NotStarted, "start the assignment first"))?;
-            let p = project::Entity::find_by_id(project_id)
-                .lock_shared()
-                .one(txn)
-                .await?
-                .ok_or(Error::NotFound)?;
+            let p = live_shared(txn, project_id).await?;
             let version = version.unwrap_or(p.version);
             let v = version_in(txn, p.id, version)
                 .await?

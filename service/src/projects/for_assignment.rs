@@ -8,7 +8,8 @@ use entity::{project, project_version};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, QuerySelect};
 
 use super::create::{insert_project, lock_owner_and_check_quota};
-use super::rows::{find_version, shares_of, to_project, version_row, BodyFile};
+use super::rows::{find_version, live_by_id, shares_of, to_project, version_row, BodyFile};
+use super::trash::untrash;
 use super::rules::{check_title, md5_hex};
 use super::Project;
 use crate::error::{Error, Result};
@@ -29,7 +30,7 @@ pub const EMPTY_PROJECT: &str = concat!(
 );
 
 /// Creates `owner_id`'s project titled `title`: a copy of `starter_id`'s
-/// current body when that project still exists (the assignment, not the
+/// current body when that project still exists and is not in the trash (the assignment, not the
 /// student's own access, grants the read), else [`EMPTY_PROJECT`]. The body
 /// file is written here, inside the transaction; its key is pushed onto
 /// `written` so the caller deletes it if the transaction fails.
@@ -45,7 +46,7 @@ pub(crate) async fn create_in(
     let starter = match starter_id {
         // A shared lock, as for a copy: the starter's body cannot vanish (G6).
         Some(id) => {
-            project::Entity::find_by_id(id)
+            live_by_id(id)
                 .lock_shared()
                 .one(txn)
                 .await?
@@ -79,14 +80,32 @@ pub(crate) async fn create_in(
 }
 
 /// The project `id` as the API shows it (for a start that finds the
-/// student's project already made; the pair row grants the read).
-pub(crate) async fn project_in(db: &impl ConnectionTrait, id: i64) -> Result<Project> {
+/// student's project already made; the pair row grants the read). A
+/// student who put it in the trash and starts again gets it back from the
+/// trash (quota checked as for any restore), never a second project.
+pub(crate) async fn project_in(ctx: &Ctx, txn: &DatabaseTransaction, id: i64) -> Result<Project> {
     let p = project::Entity::find_by_id(id)
-        .one(db)
+        .lock_exclusive()
+        .one(txn)
         .await?
         .ok_or(Error::NotFound)?;
-    let shares = shares_of(db, p.id).await?;
+    let p = if p.deleted_at.is_some() {
+        untrash(ctx, txn, p).await?
+    } else {
+        p
+    };
+    let shares = shares_of(txn, p.id).await?;
     Ok(to_project(p, shares))
+}
+
+/// The live project `id` (not in the trash), under a shared lock: what an
+/// assignment's submit pins and a new assignment's starter must be.
+pub(crate) async fn live_shared(txn: &DatabaseTransaction, id: i64) -> Result<project::Model> {
+    live_by_id(id)
+        .lock_shared()
+        .one(txn)
+        .await?
+        .ok_or(Error::NotFound)
 }
 
 /// The kept version row `version` of a project, if it is kept.

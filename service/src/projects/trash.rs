@@ -121,21 +121,30 @@ pub async fn restore(ctx: &Ctx, caller: &User, id: i64) -> Result<Project> {
             if p.owner_id != caller.id && !teaches(txn, caller, p.owner_id).await? {
                 return Err(Error::NotFound);
             }
-            // Project row before the owner's user row, like saves and
-            // purges (storage_quota.rs, "Lock order").
-            lock_owner_and_check_quota(ctx, txn, p.owner_id).await?;
-            set_deleted_at(txn, id, None).await?;
+            let p = untrash(ctx, txn, p).await?;
             let shared = shares_of(txn, id).await?;
-            Ok(to_project(
-                project::Model {
-                    deleted_at: None,
-                    ..p
-                },
-                shared,
-            ))
+            Ok(to_project(p, shared))
         },
     )
     .await
+}
+
+/// Takes `p` (a trashed project, its row locked by the caller) out of the
+/// trash, if its owner is below the project quota: the one restore step,
+/// for the trash's restore and for an assignment's `start`.
+pub(super) async fn untrash(
+    ctx: &Ctx,
+    txn: &DatabaseTransaction,
+    p: project::Model,
+) -> Result<project::Model> {
+    // Project row before the owner's user row, like saves and purges
+    // (storage_quota.rs, "Lock order").
+    lock_owner_and_check_quota(ctx, txn, p.owner_id).await?;
+    set_deleted_at(txn, p.id, None).await?;
+    Ok(project::Model {
+        deleted_at: None,
+        ..p
+    })
 }
 
 /// `DELETE /api/v1/trash/{id}`: purges a trashed project now (its owner

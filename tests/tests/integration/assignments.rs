@@ -1,7 +1,7 @@
 //! The classroom (docs/API.md, "Assignments"): who may call what (the
 //! authorization matrix), a start → save → submit → feedback round, the
 //! roster with students who never started, G17 (a submitted body survives
-//! saves, pruning, delete and gc), feedback conflicts, and the quota.
+//! saves, pruning, delete, purge and gc), feedback conflicts, and the quota.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -14,7 +14,7 @@ on_backends!(
     every_route_answers_each_kind_of_caller_exactly,
     a_student_starts_saves_submits_and_sees_feedback,
     the_roster_lists_every_student_member_also_those_who_never_started,
-    a_submitted_body_survives_saves_pruning_delete_and_gc,
+    a_submitted_body_survives_saves_pruning_delete_purge_and_gc,
     feedback_with_a_stale_version_is_a_conflict,
     a_start_counts_toward_the_project_quota,
     a_submitted_copy_counts_toward_the_storage_quota,
@@ -595,7 +595,7 @@ async fn the_roster_lists_every_student_member_also_those_who_never_started(db: 
 
 const NO_GRACE: [(&str, &str); 1] = [("CUBBY_GC_GRACE_SECS", "0")];
 
-async fn a_submitted_body_survives_saves_pruning_delete_and_gc(db: TestDb) {
+async fn a_submitted_body_survives_saves_pruning_delete_purge_and_gc(db: TestDb) {
     let server = TestServer::spawn(
         &db,
         &ServerOptions::default().with("CUBBY_KEEP_VERSIONS", 2),
@@ -653,10 +653,24 @@ async fn a_submitted_body_survives_saves_pruning_delete_and_gc(db: TestDb) {
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
 
-    // Delete the project, then collect garbage with no grace period.
+    // Delete the project (to the trash): nothing to submit any more, and a
+    // new start takes the same project back out of the trash.
     let r = c.student.delete(pid).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     body_is_pinned("after delete").await;
+    submit(&c.student, a, json!({}))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    let again = start(&c.student, a).await.expect(StatusCode::OK);
+    assert_eq!(again["id"].as_i64(), Some(pid), "start restores, never a second");
+    c.student.project(pid).await.expect(StatusCode::OK);
+
+    // Delete and purge it: its rows and files go, the submission's stay.
+    assert_eq!(c.student.delete(pid).await.status, StatusCode::NO_CONTENT);
+    let r = c.student.purge(pid).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(db.count("projects", &format!("id = {pid}")).await, 0);
+    body_is_pinned("after purge").await;
     let (_removed, out) = run_gc(&db, &NO_GRACE, &[]);
     body_is_pinned("after gc").await;
     // The submission's file is one gc keeps: a second run removes nothing.
