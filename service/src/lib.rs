@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod gc;
 pub mod idempotency;
+pub mod library;
 pub mod object_blob;
 pub mod page;
 pub mod projects;

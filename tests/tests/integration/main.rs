@@ -14,6 +14,7 @@ mod cli;
 mod g13_retry;
 mod g19_migrate_lock;
 mod g4_login_race;
+mod library;
 mod login;
 mod migrations;
 mod oidc_login;
