@@ -171,12 +171,14 @@ impl Application {
             config.login_rate_per_ip,
             config.login_rate_per_user,
         );
+        let library = crate::routes::pages::LibraryCheck::new(config.editor_dir.as_deref());
         let state = web::Data::new(AppState {
             ctx,
             config,
             metrics,
             oidc,
             login_limits,
+            library,
         });
         let limits = state.clone();
         actix_web::rt::spawn(async move {

@@ -12,4 +12,6 @@ pub struct AppState {
     pub oidc: Option<crate::oidc::Oidc>,
     /// Login attempts per IP and per username.
     pub login_limits: crate::ratelimit::LoginLimits,
+    /// Whether the editor's library files are stored (the editor page's banner).
+    pub library: crate::routes::pages::LibraryCheck,
 }

@@ -20,6 +20,7 @@ use tests::{Client, ServerOptions, TestDb, TestServer};
 crate::on_backends!(
     library_fetch_refuses_bad_files_reports_and_resumes,
     library_import_from_a_folder_and_a_zip,
+    editor_page_banner_until_the_library_is_installed,
 );
 
 /// How the fake CDN answers for one file.
@@ -461,4 +462,50 @@ async fn library_import_from_a_folder_and_a_zip(db: TestDb) {
     let (status, _, bytes) = get_asset(&server, lib.name(1)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(bytes, lib.bytes(1));
+}
+
+async fn editor_page(server: &TestServer) -> String {
+    let client = Client::new(&server.base_url);
+    let login = client.login("ann", "student", &[]).await;
+    let resp = client
+        .http
+        .get(server.url("/editor"))
+        .header("cookie", format!("cubby_session={}", login.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.text().await.unwrap()
+}
+
+async fn editor_page_banner_until_the_library_is_installed(db: TestDb) {
+    let lib = Library::new();
+    let editor = lib.editor_dir(&db);
+    let opts = ServerOptions::default().with("CUBBY_EDITOR_DIR", editor.display());
+
+    let server = TestServer::spawn(&db, &opts);
+    let html = editor_page(&server).await;
+    assert!(
+        html.contains(r#"id="cubby-library-banner" role="status""#),
+        "{html}"
+    );
+    assert!(html.contains("<code>cubby library fetch</code>"), "{html}");
+    assert!(html.contains("0 of 7 files stored"), "{html}");
+    assert!(html.contains(r#""libraryInstalled":false"#), "{html}");
+    // Above the editor.
+    assert!(html.find("cubby-library-banner") < html.find(r#"id="app""#));
+    drop(server);
+
+    let folder = db.scratch().join("all");
+    std::fs::create_dir_all(&folder).unwrap();
+    for (name, bytes) in &lib.files {
+        std::fs::write(folder.join(name), bytes).unwrap();
+    }
+    let out = library_cmd(&db, &editor, &["import", folder.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let server = TestServer::spawn(&db, &opts);
+    let html = editor_page(&server).await;
+    assert!(!html.contains("cubby-library-banner"), "{html}");
+    assert!(html.contains(r#""libraryInstalled":true"#), "{html}");
 }

@@ -49,8 +49,10 @@ pub async fn editor(
             install_hint(),
         ));
     }
+    let library = state.library.status(&state.ctx).await;
     // Values go into a script as JSON, so nothing in them can end the script.
     let config = serde_json::json!({
+        "libraryInstalled": library.is_none_or(|s| s.complete()),
         "username": user.username,
         "projectId": query.project.map(|id| id.to_string()).unwrap_or_else(|| "0".into()),
     });
@@ -64,6 +66,7 @@ pub async fn editor(
                 style { "html,body{margin:0;height:100%}#app{height:100vh}" }
             }
             body {
+                (super::library::banner(library))
                 div id="app" {}
                 script { (PreEscaped(format!("window.CUBBY = {config};"))) }
                 script src="/scratch-gui-standalone.js" {}

@@ -22,10 +22,12 @@ use service::auth::User;
 
 mod editor;
 mod home;
+mod library;
 mod static_files;
 
 pub use editor::*;
 pub use home::*;
+pub use library::{LibraryCheck, LibraryStatus};
 pub use static_files::static_file;
 
 /// The logged-in user, or `None` (a bad or expired token is just "logged out" here).
