@@ -211,7 +211,12 @@ impl Application {
                     crate::cross_origin::refuse_cross_origin_writes,
                 ))
                 .wrap(middleware::DefaultHeaders::new().add(crate::headers::NOSNIFF))
+                // JSON and pages are compressed per request; the editor's
+                // files are not (precompressed copies: `static_files`).
                 .wrap(middleware::Compress::default())
+                .wrap(middleware::from_fn(
+                    crate::routes::pages::drop_identity_encoding,
+                ))
                 .wrap(middleware::from_fn(crate::telemetry::observe))
         })
         .listen(listener)

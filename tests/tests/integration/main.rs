@@ -21,6 +21,7 @@ mod oidc_login;
 mod oidc_provider;
 mod ops;
 mod pages;
+mod precompressed;
 mod projects;
 mod projects_files;
 mod projects_races;

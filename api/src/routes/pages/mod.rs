@@ -28,7 +28,7 @@ mod static_files;
 pub use editor::*;
 pub use home::*;
 pub use library::{LibraryCheck, LibraryStatus};
-pub use static_files::static_file;
+pub use static_files::{drop_identity_encoding, static_file};
 
 /// The logged-in user, or `None` (a bad or expired token is just "logged out" here).
 pub(crate) async fn viewer(state: &AppState, req: &HttpRequest) -> Option<User> {
