@@ -19,6 +19,7 @@ use tests::{Client, ServerOptions, TestDb, TestServer};
 
 crate::on_backends!(
     library_fetch_refuses_bad_files_reports_and_resumes,
+    library_fetch_killed_midway_resumes,
     library_import_from_a_folder_and_a_zip,
     editor_page_banner_until_the_library_is_installed,
 );
@@ -375,6 +376,62 @@ async fn library_fetch_refuses_bad_files_reports_and_resumes(db: TestDb) {
     let out = library_cmd(&db, &editor, &["fetch", "--from", "http://127.0.0.1:1/x"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("{md5ext}"), "{}", stderr(&out));
+}
+
+async fn library_fetch_killed_midway_resumes(db: TestDb) {
+    let lib = Library::new();
+    let editor = lib.editor_dir(&db);
+    let pause = Duration::from_millis(700);
+    let cdn = FakeCdn::start(
+        lib.files
+            .iter()
+            .map(|(name, bytes)| (name.clone(), Serve::Slow(bytes.clone(), pause)))
+            .collect(),
+    );
+    // The schema first, so the test can count rows while the fetch runs.
+    tests::server::run_cubby(&db, &["migrate", "up"]);
+    let mut cmd = cubby_command(&db);
+    let mut child = cmd
+        .env("CUBBY_EDITOR_DIR", &editor)
+        .args([
+            "library",
+            "fetch",
+            "--concurrency",
+            "1",
+            "--from",
+            &cdn.template(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed (SIGKILL, as in a crash) once two files are stored.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while db.count("assets", "1=1").await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no file stored within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let stored = db.count("assets", "1=1").await as usize;
+    assert!((2..7).contains(&stored), "{stored} stored before the kill");
+
+    // The rerun asks only for the files not stored (each once) and completes.
+    let before = cdn.total_hits();
+    let out = library_cmd(&db, &editor, &["fetch", "--from", &cdn.template()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        summary(&out),
+        format!(
+            "library: fetched {}, already present {stored}, failed 0 (missing 0, md5 mismatch 0, other 0)",
+            7 - stored
+        )
+    );
+    assert_eq!(cdn.total_hits() - before, 7 - stored);
+    assert_eq!(db.count("assets", "1=1").await, 7);
 }
 
 async fn library_import_from_a_folder_and_a_zip(db: TestDb) {
