@@ -177,6 +177,7 @@ impl Application {
             config.join_failures_per_ip,
             Duration::from_secs(config.join_failure_window_secs),
         );
+        let library = crate::routes::pages::LibraryCheck::new(config.editor_dir.as_deref());
         let state = web::Data::new(AppState {
             ctx,
             config,
@@ -184,6 +185,7 @@ impl Application {
             oidc,
             login_limits,
             join_limits,
+            library,
         });
         let limits = state.clone();
         actix_web::rt::spawn(async move {
@@ -217,7 +219,12 @@ impl Application {
                     crate::cross_origin::refuse_cross_origin_writes,
                 ))
                 .wrap(middleware::DefaultHeaders::new().add(crate::headers::NOSNIFF))
+                // JSON and pages are compressed per request; the editor's
+                // files are not (precompressed copies: `static_files`).
                 .wrap(middleware::Compress::default())
+                .wrap(middleware::from_fn(
+                    crate::routes::pages::drop_identity_encoding,
+                ))
                 .wrap(middleware::from_fn(crate::telemetry::observe))
         })
         .listen(listener)

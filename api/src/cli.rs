@@ -1,4 +1,5 @@
-//! The `cubby` command line: `serve`, `migrate up|down [N]|status`, `gc`.
+//! The `cubby` command line: `serve`, `migrate up|down [N]|status`, `gc`,
+//! `editor fetch`, `library fetch|import|status`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -36,6 +37,13 @@ enum Command {
         #[command(subcommand)]
         action: EditorAction,
     },
+    /// Store the editor library's files (costumes, sounds, backdrops,
+    /// sprites) as assets, so its "Choose a …" dialogs work offline. Needs
+    /// CUBBY_EDITOR_DIR (its `libraries/*.json` name the files).
+    Library {
+        #[command(subcommand)]
+        action: LibraryAction,
+    },
     /// Remove blob files that no row references.
     Gc {
         /// Only list what would be removed.
@@ -58,6 +66,36 @@ enum EditorAction {
 }
 
 #[derive(Subcommand, Debug)]
+enum LibraryAction {
+    /// Download every library file not stored yet, check its md5, store it.
+    /// Resumable: a rerun asks only for what is still missing. Exit status:
+    /// 0 when every file is stored, else the number that failed (at most 100).
+    Fetch {
+        /// A URL template; `{md5ext}` becomes `<md5>.<ext>`.
+        #[arg(long, default_value = crate::library::DEFAULT_FROM)]
+        from: String,
+        /// Downloads at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Further attempts of a file after a 5xx, a 429 or a timeout
+        /// (with a growing pause between them).
+        #[arg(long, default_value_t = 4)]
+        retries: u32,
+        /// Each attempt's time limit, in seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Store the library's files from a folder or a zip of `<md5>.<ext>`
+    /// files (for a server without internet). Exit status as for `fetch`.
+    Import {
+        /// The folder (searched recursively) or zip file.
+        path: std::path::PathBuf,
+    },
+    /// Say how many of the library's files are stored.
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
 enum MigrateAction {
     /// Apply every pending migration.
     Up,
@@ -75,7 +113,7 @@ pub fn main() -> ExitCode {
     crate::telemetry::init_tracing();
     let result = actix_web::rt::System::new().block_on(run(cli));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(msg) => {
             eprintln!("cubby: {msg}");
             ExitCode::FAILURE
@@ -83,14 +121,37 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    let done = |r: Result<(), String>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Command::Serve => serve(cli.config).await,
-        Command::Migrate { action } => migrate(cli.config, action).await,
-        Command::Gc { dry_run } => gc(cli.config, dry_run).await,
+        Command::Serve => done(serve(cli.config).await),
+        Command::Migrate { action } => done(migrate(cli.config, action).await),
+        Command::Gc { dry_run } => done(gc(cli.config, dry_run).await),
         Command::Editor {
             action: EditorAction::Fetch { dir, version },
-        } => crate::editor::fetch(&dir, &version),
+        } => done(crate::editor::fetch(&dir, &version)),
+        Command::Library { action } => library(&cli.config, action).await,
+    }
+}
+
+async fn library(config: &Config, action: LibraryAction) -> Result<ExitCode, String> {
+    match action {
+        LibraryAction::Fetch {
+            from,
+            concurrency,
+            retries,
+            timeout_secs,
+        } => {
+            let opts = crate::library::FetchOptions {
+                from,
+                concurrency,
+                retries,
+                timeout: std::time::Duration::from_secs(timeout_secs.max(1)),
+            };
+            crate::library::fetch(config, &opts).await
+        }
+        LibraryAction::Import { path } => crate::library::import(config, &path).await,
+        LibraryAction::Status => crate::library::status(config).await,
     }
 }
 

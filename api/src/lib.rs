@@ -18,6 +18,7 @@ pub mod dto;
 pub mod editor;
 pub mod extract;
 pub mod headers;
+pub mod library;
 pub mod oidc;
 pub mod openapi;
 pub mod problem;

@@ -14,4 +14,6 @@ pub struct AppState {
     pub login_limits: crate::ratelimit::LoginLimits,
     /// Wrong class join codes per user and per IP.
     pub join_limits: crate::ratelimit::JoinLimits,
+    /// Whether the editor's library files are stored (the editor page's banner).
+    pub library: crate::routes::pages::LibraryCheck,
 }

@@ -182,13 +182,52 @@ pub async fn upload<S>(ctx: &Ctx, uploader: &User, name: &AssetName, body: S) ->
 where
     S: Stream<Item = Result<Bytes>>,
 {
+    store(
+        ctx,
+        Some(uploader.id),
+        name,
+        body,
+        ctx.settings.max_body_bytes,
+    )
+    .await
+}
+
+/// The largest library file `cubby library fetch|import` stores (the
+/// largest in the stock catalogues is about 2 MB); independent of
+/// `max_body_bytes`, which limits what users send.
+pub const LIBRARY_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Stores a file of the editor's library (`cubby library fetch|import`):
+/// the same path as an upload — md5 checked against the name, deduplicated
+/// on `(md5, asset_type)` (G3) — but owned by no user: the row's
+/// `created_by` is NULL and nobody's storage (S8) is charged, because the
+/// library is the school's, not a student's. A user who later uploads the
+/// same bytes gets the dedup answer, which is free as always.
+#[tracing::instrument(skip_all, fields(asset.name = %name.file_name()))]
+pub async fn store_unowned(ctx: &Ctx, name: &AssetName, bytes: Bytes) -> Result<Asset> {
+    let body = futures_util::stream::once(async move { Ok(bytes) });
+    store(ctx, None, name, body, LIBRARY_MAX_BYTES).await
+}
+
+/// Upload and library store alike: hash (and, for a new asset, write) the
+/// body, check its md5, insert or dedup the row; `owner` is charged (S8).
+async fn store<S>(
+    ctx: &Ctx,
+    owner: Option<i64>,
+    name: &AssetName,
+    body: S,
+    limit: u64,
+) -> Result<Asset>
+where
+    S: Stream<Item = Result<Bytes>>,
+{
     let existing = find(&ctx.db, name).await?;
     // Only write a file when the asset is new; a re-upload is only hashed.
     let writer = match existing {
         Some(_) => None,
         None => Some(ctx.blobs.create().await?),
     };
-    let (md5, sha256, size, writer) = consume(ctx, body, writer).await?;
+    let (md5, sha256, size, writer) = consume(body, writer, limit).await?;
     if md5 != name.md5 {
         return Err(Error::invalid(
             Code::Md5Mismatch,
@@ -205,7 +244,7 @@ where
         sha256: &sha256,
         size,
     };
-    insert_or_dedup(ctx, uploader.id, name, &file).await
+    insert_or_dedup(ctx, owner, name, &file).await
 }
 
 /// How many bytes are gathered before they are hashed and written: the
@@ -218,9 +257,9 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// or late body arrives as the error its reader chose (`incomplete_body`,
 /// `request_timeout`).
 async fn consume<S>(
-    ctx: &Ctx,
     body: S,
     mut writer: Option<Box<dyn BlobWriter>>,
+    limit: u64,
 ) -> Result<(String, String, i64, Option<Box<dyn BlobWriter>>)>
 where
     S: Stream<Item = Result<Bytes>>,
@@ -236,10 +275,8 @@ where
         let finished = next.is_none();
         if let Some(chunk) = next {
             size += chunk.len() as u64;
-            if size > ctx.settings.max_body_bytes {
-                return Err(Error::TooLarge {
-                    limit: ctx.settings.max_body_bytes,
-                });
+            if size > limit {
+                return Err(Error::TooLarge { limit });
             }
             batch.extend_from_slice(&chunk);
         }
@@ -281,11 +318,12 @@ pub(crate) struct NewFile<'a> {
 }
 
 /// Inserts the row for a freshly written file and charges the uploader for
-/// it; if another upload of the same asset won the race, deletes our file
-/// and reports theirs (free). Over the quota: nothing stays.
+/// it (nobody when `uploader_id` is `None`: a library file); if another
+/// upload of the same asset won the race, deletes our file and reports
+/// theirs (free). Over the quota: nothing stays.
 async fn insert_or_dedup(
     ctx: &Ctx,
-    uploader_id: i64,
+    uploader_id: Option<i64>,
     name: &AssetName,
     file: &NewFile<'_>,
 ) -> Result<Asset> {
@@ -297,9 +335,12 @@ async fn insert_or_dedup(
         async |txn| {
             // The uploader's row first (S8: uploads of one user take turns
             // on it), then the asset's unique key.
-            let mut usage = storage_quota::lock(txn, uploader_id).await?;
+            let mut usage = match uploader_id {
+                Some(id) => Some(storage_quota::lock(txn, id).await?),
+                None => None,
+            };
             let (row, created) = insert_row(txn, name, file, uploader_id).await?;
-            if created {
+            if let (true, Some(usage)) = (created, usage.as_mut()) {
                 usage.charge(ctx, txn, file.size).await?;
             }
             Ok(to_asset(row, created))
@@ -321,7 +362,7 @@ pub(crate) async fn insert_row(
     txn: &DatabaseTransaction,
     name: &AssetName,
     file: &NewFile<'_>,
-    created_by: i64,
+    created_by: Option<i64>,
 ) -> Result<(asset::Model, bool)> {
     asset::Entity::insert(asset::ActiveModel {
         md5: Set(name.md5.clone()),
@@ -331,7 +372,7 @@ pub(crate) async fn insert_row(
         size: Set(file.size),
         blob_file: Set(file.key.to_owned()),
         created_at: Set(now()),
-        created_by: Set(Some(created_by)),
+        created_by: Set(created_by),
         ..Default::default()
     })
     .on_conflict_do_nothing_on([asset::Column::Md5, asset::Column::AssetType])

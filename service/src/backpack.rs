@@ -182,7 +182,7 @@ pub async fn add(ctx: &Ctx, caller: &User, new: NewItem, idem_key: Option<&str>)
                         continue;
                     };
                     let (_, created) =
-                        assets::insert_row(txn, &prepared.name, &file, caller.id).await?;
+                        assets::insert_row(txn, &prepared.name, &file, Some(caller.id)).await?;
                     if created {
                         charged += file.size;
                         kept.push(file.key.to_owned());

@@ -17,6 +17,7 @@ pub mod error;
 pub mod gc;
 pub mod groups;
 pub mod idempotency;
+pub mod library;
 pub mod object_blob;
 pub mod page;
 pub mod projects;

@@ -225,7 +225,7 @@ pub(crate) async fn create_imported(
                     continue;
                 };
                 let (_, created) =
-                    crate::assets::insert_row(txn, &asset.name, &new_file, caller.id).await?;
+                    crate::assets::insert_row(txn, &asset.name, &new_file, Some(caller.id)).await?;
                 if created {
                     charged += new_file.size;
                     kept.push(new_file.key.to_owned());

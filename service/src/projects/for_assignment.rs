@@ -9,8 +9,8 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, QuerySelect};
 
 use super::create::{insert_project, lock_owner_and_check_quota};
 use super::rows::{find_version, live_by_id, shares_of, to_project, version_row, BodyFile};
-use super::trash::untrash;
 use super::rules::{check_title, md5_hex};
+use super::trash::untrash;
 use super::Project;
 use crate::error::{Error, Result};
 use crate::{now, Ctx};
@@ -45,12 +45,7 @@ pub(crate) async fn create_in(
     let title = check_title(title)?;
     let starter = match starter_id {
         // A shared lock, as for a copy: the starter's body cannot vanish (G6).
-        Some(id) => {
-            live_by_id(id)
-                .lock_shared()
-                .one(txn)
-                .await?
-        }
+        Some(id) => live_by_id(id).lock_shared().one(txn).await?,
         None => None,
     };
     let (bytes, md5, parent) = match &starter {

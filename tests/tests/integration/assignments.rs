@@ -662,7 +662,11 @@ async fn a_submitted_body_survives_saves_pruning_delete_purge_and_gc(db: TestDb)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
     let again = start(&c.student, a).await.expect(StatusCode::OK);
-    assert_eq!(again["id"].as_i64(), Some(pid), "start restores, never a second");
+    assert_eq!(
+        again["id"].as_i64(),
+        Some(pid),
+        "start restores, never a second"
+    );
     c.student.project(pid).await.expect(StatusCode::OK);
 
     // Delete and purge it: its rows and files go, the submission's stay.

@@ -58,8 +58,10 @@ pub async fn editor(
         Some(id) => projects::get(&state.ctx, &user, id).await.ok(),
         None => None,
     };
+    let library = state.library.status(&state.ctx).await;
     // Values go into a script as JSON, so nothing in them can end the script.
     let config = serde_json::json!({
+        "libraryInstalled": library.is_none_or(|s| s.complete()),
         "username": user.username,
         "projectId": query.project.map(|id| id.to_string()).unwrap_or_else(|| "0".into()),
         "title": opened.as_ref().map(|p| p.title.clone()),
@@ -75,6 +77,7 @@ pub async fn editor(
                 style { (PreEscaped(EDITOR_STYLE)) }
             }
             body {
+                (super::library::banner(library))
                 div id="app" {}
                 script { (PreEscaped(format!("window.CUBBY = {config};"))) }
                 script src="/scratch-gui-standalone.js" {}

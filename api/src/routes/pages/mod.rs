@@ -25,6 +25,7 @@ mod classes;
 mod editor;
 mod home;
 mod import;
+mod library;
 mod project;
 mod static_files;
 mod trash;
@@ -33,8 +34,9 @@ pub use classes::*;
 pub use editor::*;
 pub use home::*;
 pub use import::*;
+pub use library::{LibraryCheck, LibraryStatus};
 pub use project::*;
-pub use static_files::static_file;
+pub use static_files::{drop_identity_encoding, static_file};
 pub use trash::*;
 
 /// The logged-in user, or `None` (a bad or expired token is just "logged out" here).

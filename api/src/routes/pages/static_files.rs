@@ -1,9 +1,27 @@
 //! The stock editor's files, served at the site root (the bundle's public
 //! path is `/`): every GET/HEAD no route claims.
+//!
+//! A file with a precompressed copy beside it (`<file>.br`, `<file>.gz`,
+//! made by `cubby editor fetch`) is served as that copy when the browser
+//! accepts its encoding (`Accept-Encoding` with q-values; brotli preferred
+//! on a tie), with `Content-Encoding`, the original's content type, and the
+//! copy's own `ETag` and `Last-Modified` (so a second visit is a 304).
+//!
+//! An installed editor has copies of every compressible file of 1 KiB or
+//! more, so its bundle and chunks are never compressed per request. A
+//! compressible file without a copy (smaller ones; or an editor installed
+//! by hand, which logs a warning once) is left to the `Compress`
+//! middleware, so it is still compressed when the client accepts it; any
+//! other file (images, sounds, models) is served as it is: its answer says
+//! `Content-Encoding: identity`, which `Compress` leaves alone and
+//! [`drop_identity_encoding`] removes again on the way out.
 
 use std::path::{Component, Path, PathBuf};
 
-use actix_web::http::header;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, ContentEncoding, HeaderValue};
+use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::editor_installed;
@@ -56,11 +74,40 @@ pub async fn static_file(
     if !path.is_file() {
         return Err(Problem::not_found());
     }
-    let file = actix_files::NamedFile::open(&path)
+    let compressible = crate::editor::compressible(&path);
+    let accepted = accepted_encodings(
+        req.headers()
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    );
+    let copy = accepted.into_iter().find_map(|(suffix, encoding)| {
+        (compressible && crate::editor::is_fresh(&path, suffix))
+            .then(|| (crate::editor::copy_path(&path, suffix), encoding))
+    });
+    let (served, encoding) = match copy {
+        Some((copy, encoding)) => (copy, Some(encoding)),
+        None if compressible => {
+            warn_once_without_copies(&path);
+            (path.clone(), None)
+        }
+        None => (path.clone(), Some(ContentEncoding::Identity)),
+    };
+    let mut file = actix_files::NamedFile::open(&served)
         .map_err(|_| Problem::not_found())?
         .set_content_type(mime_for(&path))
+        .use_etag(true)
         .use_last_modified(true);
+    if let Some(encoding) = encoding {
+        file = file.set_content_encoding(encoding);
+    }
     let mut resp = file.into_response(&req);
+    if compressible {
+        resp.headers_mut().insert(
+            header::VARY,
+            header::HeaderValue::from_static("accept-encoding"),
+        );
+    }
     // Bundles are content-hashed or versioned with the package: cache for a day.
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -69,9 +116,91 @@ pub async fn static_file(
     Ok(resp)
 }
 
+/// Logs once per process that a large compressible editor file has no
+/// precompressed copy (it is then compressed per request).
+fn warn_once_without_copies(path: &Path) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let large =
+        std::fs::metadata(path).is_ok_and(|m| m.len() >= crate::editor::PRECOMPRESS_MIN_BYTES);
+    if large && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "the editor's files have no precompressed copies, so they are compressed per request; \
+             run `cubby editor fetch <CUBBY_EDITOR_DIR>` once to add them"
+        );
+    }
+}
+
+/// The precompressed encodings the client accepts, best first: `(copy
+/// suffix, encoding)`. Brotli wins a tie; `q=0` refuses; `*` stands for an
+/// encoding not named.
+fn accepted_encodings(accept: &str) -> Vec<(&'static str, ContentEncoding)> {
+    let (mut br, mut gzip, mut star) = (None, None, None);
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
+            .find_map(|v| v.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match coding.as_str() {
+            "br" => br = Some(q),
+            "gzip" | "x-gzip" => gzip = Some(q),
+            "*" => star = Some(q),
+            _ => {}
+        }
+    }
+    let br = br.or(star).unwrap_or(0.0);
+    let gzip = gzip.or(star).unwrap_or(0.0);
+    let mut out = Vec::new();
+    if br > 0.0 && br >= gzip {
+        out.push(("br", ContentEncoding::Brotli));
+    }
+    if gzip > 0.0 {
+        out.push(("gz", ContentEncoding::Gzip));
+    }
+    if br > 0.0 && br < gzip {
+        out.push(("br", ContentEncoding::Brotli));
+    }
+    out
+}
+
+/// Middleware outside `Compress`: removes the `Content-Encoding: identity`
+/// by which [`static_file`] keeps `Compress` off its answers (a plain
+/// answer needs no such header).
+pub async fn drop_identity_encoding(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut resp = next.call(req).await?;
+    let headers = resp.headers_mut();
+    if headers.get(header::CONTENT_ENCODING) == Some(&HeaderValue::from_static("identity")) {
+        headers.remove(header::CONTENT_ENCODING);
+    }
+    Ok(resp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_encoding_q_values_choose_the_copy() {
+        let names = |accept: &str| -> Vec<&str> {
+            accepted_encodings(accept)
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect()
+        };
+        assert_eq!(names("gzip, deflate, br, zstd"), ["br", "gz"]);
+        assert_eq!(names("gzip"), ["gz"]);
+        assert_eq!(names("br;q=0.5, gzip;q=0.8"), ["gz", "br"]);
+        assert_eq!(names("br;q=0, gzip"), ["gz"]);
+        assert_eq!(names("gzip;q=0, *"), ["br"]);
+        assert_eq!(names("*;q=0.1"), ["br", "gz"]);
+        assert_eq!(names(""), Vec::<&str>::new());
+        assert_eq!(names("identity"), Vec::<&str>::new());
+        assert_eq!(names("BR , GZip ;q=1.0"), ["br", "gz"]);
+    }
 
     #[test]
     fn editor_files_are_plain_relative_paths() {

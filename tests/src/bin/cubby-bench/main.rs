@@ -31,8 +31,13 @@
 //!   `--pg-url` with the save's transaction shape (see `pgbench.rs`) for
 //!   `hot-edit` and `spread-edit` at the same client counts and duration, and
 //!   prints each `postgres-*` row as a ratio of it.
-//! - `--scenario hot-edit|spread-edit|read|asset-dedup|login-storm|backpack|all`
-//!   (default `all`; `all` runs `login-storm` last).
+//! - `--scenario hot-edit|spread-edit|read|asset-dedup|login-storm|backpack|editor-load|all`
+//!   (default `all`; `all` runs `login-storm` last and not `editor-load`).
+//! - `--editor LABEL=DIR` (repeatable), `--editor-bin LABEL=PATH`,
+//!   `--editor-rounds N` (default 3): for `editor-load`, which starts its
+//!   own SQLite cubby per label serving that editor directory and prints a
+//!   table of its own (see `editor_load.rs`): bytes and server CPU per cold
+//!   load of the editor, and the 304s of a revisit.
 //! - `--clients C` (repeatable or a comma list, e.g. `1,8,64`; default `1,8,32`).
 //! - `--duration-secs D` (default 10) and `--max-ops N` (default 100000): hard
 //!   bounds per (scenario, clients) run; an operation still in flight at the
@@ -74,9 +79,11 @@
 //! `scenarios.rs` (the six scenarios' setup and request loops), `requests.rs`
 //! (the HTTP client, each request, the payloads), `stats.rs` (counters and
 //! latency percentiles), `report.rs` (rows as table, ratios and JSON),
-//! `chart.rs` (the SVG), `spawn.rs` (`--spawn`) and `pgbench.rs` (`--pgbench`).
+//! `chart.rs` (the SVG), `spawn.rs` (`--spawn`), `pgbench.rs` (`--pgbench`)
+//! and `editor_load.rs` (`--scenario editor-load`).
 
 mod chart;
+mod editor_load;
 mod pgbench;
 mod report;
 mod requests;
@@ -153,6 +160,18 @@ struct Args {
     /// Label of the rows from --url instances.
     #[arg(long, default_value = "cubby")]
     label: String,
+    /// For `--scenario editor-load`: an editor directory to serve, as
+    /// LABEL=DIR (repeatable; e.g. before=/tmp/plain after=/tmp/precompressed).
+    #[arg(long = "editor")]
+    editor: Vec<editor_load::EditorTarget>,
+    /// For `--scenario editor-load`: LABEL=PATH runs that label's server
+    /// with another `cubby` binary (repeatable).
+    #[arg(long = "editor-bin")]
+    editor_bin: Vec<String>,
+    /// For `--scenario editor-load`: rounds of C concurrent cold loads per
+    /// client count.
+    #[arg(long, default_value_t = 3)]
+    editor_rounds: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -163,6 +182,8 @@ enum ScenarioArg {
     AssetDedup,
     LoginStorm,
     Backpack,
+    /// Cold loads of the editor (needs --editor LABEL=DIR; not part of `all`).
+    EditorLoad,
     All,
 }
 
@@ -207,7 +228,15 @@ fn plan(args: &Args) -> Result<Plan, String> {
     if args.spawn.iter().any(|t| t.backend == Backend::MariaDb) {
         check_url(&args.mysql_url, &["mysql", "mariadb"])?;
     }
-    if urls.is_empty() && args.spawn.is_empty() && !args.pgbench && args.from_json.is_empty() {
+    if args.scenario == ScenarioArg::EditorLoad && args.editor.is_empty() {
+        return Err("--scenario editor-load needs --editor LABEL=DIR".into());
+    }
+    if urls.is_empty()
+        && args.spawn.is_empty()
+        && args.editor.is_empty()
+        && !args.pgbench
+        && args.from_json.is_empty()
+    {
         return Err(
             "nothing to measure: give --spawn TARGET, --url URL, --pgbench or --from-json".into(),
         );
@@ -230,7 +259,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !args.spawn.is_empty() {
+    if !args.spawn.is_empty() || !args.editor.is_empty() {
         match spawn::find_cubby(args.cubby_bin.as_ref()) {
             // Read by the harness that starts the servers; set before any
             // thread exists.
@@ -286,6 +315,13 @@ async fn run_scenarios(
 }
 
 async fn async_main(args: Args, plan: Plan) -> ExitCode {
+    if args.scenario == ScenarioArg::EditorLoad {
+        return if editor_load::run_all(&args).await {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
+    }
     let mut rows = Vec::new();
     let mut rss = Vec::new();
     let mut ok = true;

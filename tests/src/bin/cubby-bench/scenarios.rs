@@ -46,6 +46,8 @@ impl Scenario {
             ScenarioArg::AssetDedup => vec![Scenario::AssetDedup],
             ScenarioArg::LoginStorm => vec![Scenario::LoginStorm],
             ScenarioArg::Backpack => vec![Scenario::Backpack],
+            // Its own runner (`editor_load`), not a row of this table.
+            ScenarioArg::EditorLoad => Vec::new(),
             ScenarioArg::All => vec![
                 Scenario::HotEdit,
                 Scenario::SpreadEdit,
