@@ -248,18 +248,28 @@ async fn advance_version(
             .col_expr(project::Column::BodySize, Expr::value(size))
             .col_expr(project::Column::BodyMd5, Expr::value(md5));
     }
+    // No `deleted_at IS NULL` here: with it, MariaDB plans the UPDATE as a
+    // range scan of an index on `deleted_at` (EXPLAIN shows it) and locks
+    // that index's whole live range, so every save waits on every other
+    // owner's and a move to the trash (which changes the index) deadlocks
+    // with the savers. The row is checked after the UPDATE instead, under
+    // the row lock the UPDATE took: a trashed project's save fails, and
+    // the caller's transaction rolls the UPDATE back (G7).
     let update = update
         .filter(project::Column::Id.eq(id))
-        .filter(project::Column::DeletedAt.is_null())
         .filter(project::Column::Version.eq(from))
         .filter(project::Column::OwnerId.eq(caller.id));
-    if txn.support_returning() {
-        return Ok(update.exec_with_returning(txn).await?.into_iter().next());
+    let row = if txn.support_returning() {
+        update.exec_with_returning(txn).await?.into_iter().next()
+    } else if update.exec(txn).await?.rows_affected == 1 {
+        project::Entity::find_by_id(id).one(txn).await?
+    } else {
+        None
+    };
+    match row {
+        Some(p) if p.deleted_at.is_some() => Err(Error::NotFound),
+        row => Ok(row),
     }
-    if update.exec(txn).await?.rows_affected != 1 {
-        return Ok(None);
-    }
-    Ok(project::Entity::find_by_id(id).one(txn).await?)
 }
 
 /// Why `advance_version` changed nothing: the project is gone (or in the

@@ -1,6 +1,7 @@
 //! Classes a teacher makes (`source: "local"`): create, join by code,
 //! rotate, members, remove, the last teacher; the login sync leaving local
-//! memberships alone; sharing with a local class; the join-code rate limit;
+//! memberships alone; sharing and assignments with a local class; the
+//! join-code rate limit;
 //! and G20 — N concurrent joins with one code, and joins racing a rotation —
 //! with one and two server processes.
 
@@ -18,6 +19,7 @@ on_backends!(
     class_lifecycle,
     login_sync_leaves_local_classes_alone,
     sharing_with_a_local_class,
+    assignments_in_a_local_class,
     wrong_codes_are_rate_limited_per_user,
     wrong_codes_are_rate_limited_per_address,
     the_home_page_makes_joins_and_shows_classes,
@@ -351,6 +353,75 @@ async fn sharing_with_a_local_class(db: TestDb) {
         .list_all("/api/v1/projects?scope=shared", 20)
         .await
         .is_empty());
+}
+
+/// An assignment handed out to a local class works as for the provider's
+/// groups: its student starts (a copy of the starter), submits, shows up on
+/// the roster, and keeps it all across a login that syncs other groups.
+async fn assignments_in_a_local_class(db: TestDb) {
+    let (_servers, clients) = start_processes(&db, 1, &ServerOptions::default());
+    let api = &clients[0];
+    let tess = User::login(api, "tess", "teacher", &[]).await;
+    let sam = User::login(api, "sam", "student", &[]).await;
+    let olga = User::login(api, "olga", "student", &[]).await;
+    let class = create_class(&tess, "Robots").await.expect(StatusCode::CREATED);
+    let gid = class["id"].as_i64().unwrap();
+    join(&sam, class["join_code"].as_str().unwrap())
+        .await
+        .expect(StatusCode::OK);
+    let starter = tess.create_ok("Robot starter", &json!({"targets": [], "starter": true})).await;
+    let starter_id = starter["id"].as_i64().unwrap();
+
+    let a = send(
+        tess.req(Method::POST, &format!("/api/v1/groups/{gid}/assignments"))
+            .json(&json!({"title": "Build a robot", "starter_project_id": starter_id})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let aid = a["id"].as_i64().unwrap();
+    assert_eq!(a["group_id"], gid);
+    let listed = sam
+        .list_all(&format!("/api/v1/groups/{gid}/assignments"), 20)
+        .await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], aid);
+    olga.get(&format!("/api/v1/assignments/{aid}"))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+
+    let project = send(sam.req(Method::POST, &format!("/api/v1/assignments/{aid}/start")))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(project["parent_id"], starter_id);
+    assert_eq!(project["title"], "Build a robot");
+    let pid = project["id"].as_i64().unwrap();
+    let body = sam.body(pid).await;
+    assert_eq!(body.json()["starter"], true);
+    sam.save(pid, 1, &json!({"targets": [], "robot": "done"}))
+        .await
+        .expect(StatusCode::OK);
+    let submitted = send(
+        sam.req(Method::POST, &format!("/api/v1/assignments/{aid}/submit"))
+            .json(&json!({})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(submitted["version"], 2);
+    assert_eq!(submitted["late"], false);
+
+    // A login that syncs provider groups keeps the local class and its work.
+    User::login(api, "sam", "student", &[("8c", "8C")]).await;
+    let roster = tess
+        .list_all(&format!("/api/v1/assignments/{aid}/submissions"), 20)
+        .await;
+    assert_eq!(roster.len(), 1, "{roster:?}");
+    assert_eq!(roster[0]["student"]["id"], sam.id);
+    assert_eq!(roster[0]["status"], "submitted");
+    assert_eq!(roster[0]["project_id"], pid);
+    assert_eq!(roster[0]["count"], 1);
+    let mine = sam.get(&format!("/api/v1/assignments/{aid}")).await.expect(StatusCode::OK);
+    assert_eq!(mine["my_project_id"], pid);
+    assert_eq!(mine["my_submission"]["id"], submitted["id"]);
 }
 
 async fn wrong_codes_are_rate_limited_per_user(db: TestDb) {
