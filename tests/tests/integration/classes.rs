@@ -364,12 +364,16 @@ async fn assignments_in_a_local_class(db: TestDb) {
     let tess = User::login(api, "tess", "teacher", &[]).await;
     let sam = User::login(api, "sam", "student", &[]).await;
     let olga = User::login(api, "olga", "student", &[]).await;
-    let class = create_class(&tess, "Robots").await.expect(StatusCode::CREATED);
+    let class = create_class(&tess, "Robots")
+        .await
+        .expect(StatusCode::CREATED);
     let gid = class["id"].as_i64().unwrap();
     join(&sam, class["join_code"].as_str().unwrap())
         .await
         .expect(StatusCode::OK);
-    let starter = tess.create_ok("Robot starter", &json!({"targets": [], "starter": true})).await;
+    let starter = tess
+        .create_ok("Robot starter", &json!({"targets": [], "starter": true}))
+        .await;
     let starter_id = starter["id"].as_i64().unwrap();
 
     let a = send(
@@ -419,7 +423,10 @@ async fn assignments_in_a_local_class(db: TestDb) {
     assert_eq!(roster[0]["status"], "submitted");
     assert_eq!(roster[0]["project_id"], pid);
     assert_eq!(roster[0]["count"], 1);
-    let mine = sam.get(&format!("/api/v1/assignments/{aid}")).await.expect(StatusCode::OK);
+    let mine = sam
+        .get(&format!("/api/v1/assignments/{aid}"))
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(mine["my_project_id"], pid);
     assert_eq!(mine["my_submission"]["id"], submitted["id"]);
 }
