@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::ToSchema;
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::openapi::schemas::MultilineText;
 
 use service::assignments::{
     Assignment, AssignmentView, Feedback, RosterRow, Submission, COMMENT_MAX, GRADE_MAX,
@@ -27,7 +29,7 @@ pub struct CreateAssignment {
     #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// Default empty; line breaks allowed, no other control characters.
-    #[schema(max_length = 20000)]
+    #[schema(schema_with = MultilineText::schema)]
     pub instructions: Option<String>,
     /// A project the teacher may read; each student's start copies it.
     #[schema(minimum = 1)]
@@ -44,7 +46,7 @@ pub struct CreateAssignment {
 pub struct UpdateAssignment {
     #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
-    #[schema(max_length = 20000)]
+    #[schema(schema_with = MultilineText::schema)]
     pub instructions: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<DateTime<Utc>>)]
@@ -65,7 +67,7 @@ pub struct Submit {
 #[derive(Deserialize, ToSchema)]
 pub struct PutFeedback {
     /// At most 20000 characters; line breaks allowed.
-    #[schema(max_length = 20000)]
+    #[schema(schema_with = MultilineText::schema)]
     pub comment: String,
     /// A short grade, 1–32 characters; absent or null: none.
     #[schema(min_length = 1, max_length = 32)]

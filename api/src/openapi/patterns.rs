@@ -32,6 +32,12 @@ pub fn required_text() -> String {
     format!("^{t}*{}{t}*$", visible_char())
 }
 
+/// Text that may span lines (assignment instructions, feedback): no control
+/// characters but tab, line feed and carriage return (may be empty).
+pub fn multiline_text() -> String {
+    r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$".to_owned()
+}
+
 /// `TextRule::optional`: no control characters (may be empty).
 pub fn optional_text() -> String {
     format!("^{}*$", text_char())

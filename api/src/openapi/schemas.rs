@@ -100,6 +100,12 @@ schemas! {
         .schema_type(Type::String)
         .enum_values(Some(["student", "teacher"]))
         .description(Some("`student` (default) or `teacher`.")));
+    /// Assignment instructions or a feedback comment.
+    MultilineText => done(text(
+        patterns::multiline_text(),
+        "At most 20000 characters; line breaks and tabs allowed, no other control characters; may be empty.",
+    )
+    .max_length(Some(20000)));
     /// A backpack item's name (may be empty).
     ItemName => done(text(patterns::optional_text(), "At most 255 characters, no control characters; may be empty.")
         .max_length(Some(255)));

@@ -28,7 +28,9 @@ use super::{authed, json_config, read_limited, JsonContentType, SMALL_JSON_BYTES
 
 /// The classroom's routes (one line in `routes::configure`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let small_json = json_config(SMALL_JSON_BYTES, JsonContentType::Required);
+    // 20,000 characters of instructions or feedback may take 80,000 bytes of
+    // UTF-8: four times the small-JSON limit fits any valid body.
+    let small_json = json_config(4 * SMALL_JSON_BYTES, JsonContentType::Required);
     cfg.service(
         authed(
             "/api/v1/groups/{id}/assignments",

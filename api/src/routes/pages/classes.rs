@@ -16,7 +16,7 @@ use service::projects::{self, Scope};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::{see_other, viewer};
-use crate::openapi::responses::{ServerError, Unauthenticated, Unavailable};
+use crate::openapi::responses::{BadRequest, NotFound, ServerError, Unauthenticated, Unavailable};
 use crate::openapi::schemas::{GroupText, Id};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -162,7 +162,8 @@ pub struct CreateClassForm {
     request_body(content = CreateClassForm, content_type = "application/x-www-form-urlencoded"),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 303, description = "back to `/` with `?class_msg=created` or the error's code", headers(("Location" = String))),
-              (status = 401, response = Unauthenticated), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated), (status = 404, response = NotFound),
+              (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn create_class(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -186,7 +187,8 @@ pub struct JoinClassForm {
     request_body(content = JoinClassForm, content_type = "application/x-www-form-urlencoded"),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 303, description = "back to `/` with `?class_msg=joined`, `not_found` or `too_many_requests`", headers(("Location" = String))),
-              (status = 401, response = Unauthenticated), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated), (status = 404, response = NotFound),
+              (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn join_class(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -202,7 +204,8 @@ pub async fn join_class(
     params(("id" = inline(Id), Path, description = "The group id")),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 303, description = "back to `/` with `?class_msg=rotated` or the error's code", headers(("Location" = String))),
-              (status = 401, response = Unauthenticated), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated), (status = 404, response = NotFound),
+              (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn rotate_code(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -219,7 +222,8 @@ pub async fn rotate_code(
     params(("id" = inline(Id), Path, description = "The group id"), ("user_id" = inline(Id), Path, description = "The member's user id")),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 303, description = "back to `/` with `?class_msg=removed` or the error's code", headers(("Location" = String))),
-              (status = 401, response = Unauthenticated), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated), (status = 404, response = NotFound),
+              (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn remove_member(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -246,7 +250,8 @@ pub struct ShareForm {
     request_body(content = ShareForm, content_type = "application/x-www-form-urlencoded"),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 303, description = "back to `/` with `?class_msg=shared` or the error's code", headers(("Location" = String))),
-              (status = 401, response = Unauthenticated), (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
+              (status = 400, response = BadRequest), (status = 401, response = Unauthenticated), (status = 404, response = NotFound),
+              (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn share(
     state: web::Data<AppState>,
     req: HttpRequest,
