@@ -241,6 +241,33 @@ mod tests {
     }
 
     #[test]
+    fn the_multiline_pattern_refuses_control_characters_but_line_breaks_and_tabs() {
+        // The rule of `service::assignments` for instructions and feedback.
+        let allowed = |t: &str| {
+            t.chars()
+                .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+        };
+        let pattern = re(&multiline_text());
+        let mut samples = texts();
+        samples.extend(
+            [
+                "line one\nline two",
+                "a\tb\r\n",
+                "bell\u{7}",
+                "\u{b}",
+                "\u{85}",
+                "\u{9f}",
+                "\u{a0}",
+                "",
+            ]
+            .map(str::to_owned),
+        );
+        for t in samples {
+            assert_eq!(pattern.is_match(&t), allowed(&t), "{t:?}");
+        }
+    }
+
+    #[test]
     fn the_title_pattern_is_the_title_rule() {
         let title = re(&trimmed_text(200));
         let title_or_blank = re(&trimmed_text_or_blank(200));
