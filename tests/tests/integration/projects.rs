@@ -199,12 +199,7 @@ async fn create_read_update_delete_round_trip(db: TestDb) {
             .await,
         1
     );
-    assert_eq!(
-        send(ann.req(Method::DELETE, &format!("/api/v1/trash/{id}")))
-            .await
-            .status,
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(ann.purge(id).await.status, StatusCode::NO_CONTENT);
     assert_eq!(db.count("projects", "").await, 0);
     assert_eq!(db.count("project_versions", "").await, 0);
     let mine = ann

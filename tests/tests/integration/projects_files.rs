@@ -313,12 +313,7 @@ async fn gc_removes_unreferenced_files_and_never_a_referenced_one(db: TestDb) {
     let doomed = ann.create("Doomed", &json!({"doomed": true})).await.id();
     assert_eq!(ann.delete(doomed).await.status, StatusCode::NO_CONTENT);
     // Deleted for good: out of the trash too (its files go after the commit).
-    assert_eq!(
-        send(ann.req(Method::DELETE, &format!("/api/v1/trash/{doomed}")))
-            .await
-            .status,
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(ann.purge(doomed).await.status, StatusCode::NO_CONTENT);
     let rows = db.count("project_versions", "").await;
     assert_eq!(rows, 3 * 3 + 1);
 

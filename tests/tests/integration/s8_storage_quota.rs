@@ -400,7 +400,7 @@ async fn deleting_a_project_gives_back_all_its_versions(db: TestDb) {
     expect_stored(&db, &ann, 850, "with the first in the trash").await;
     assert_eq!(files(&db).len(), 4, "the trash keeps the files");
     // ...only a purge gives them back.
-    assert_eq!(purge(&ann, first).await, StatusCode::NO_CONTENT);
+    assert_eq!(ann.purge(first).await.status, StatusCode::NO_CONTENT);
     expect_stored(&db, &ann, 250, "after purging the first").await;
     assert_eq!(
         files(&db).len(),
@@ -411,15 +411,8 @@ async fn deleting_a_project_gives_back_all_its_versions(db: TestDb) {
     expect_stored(&db, &ann, 650, "after the third").await;
     assert_eq!(ann.delete(second).await.status, StatusCode::NO_CONTENT);
     expect_stored(&db, &ann, 650, "with the second in the trash").await;
-    assert_eq!(purge(&ann, second).await, StatusCode::NO_CONTENT);
+    assert_eq!(ann.purge(second).await.status, StatusCode::NO_CONTENT);
     expect_stored(&db, &ann, 400, "after purging the second").await;
-}
-
-/// `DELETE /api/v1/trash/{id}`: the purge that gives a project's bytes back.
-async fn purge(user: &User, id: i64) -> StatusCode {
-    send(user.req(Method::DELETE, &format!("/api/v1/trash/{id}")))
-        .await
-        .status
 }
 
 /// A copy is the copier's: its body counts toward the copier's bytes.

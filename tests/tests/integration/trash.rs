@@ -49,10 +49,6 @@ async fn restore(user: &User, id: i64) -> Reply {
     send(user.req(Method::POST, &format!("/api/v1/trash/{id}/restore"))).await
 }
 
-async fn purge(user: &User, id: i64) -> Reply {
-    send(user.req(Method::DELETE, &format!("/api/v1/trash/{id}"))).await
-}
-
 async fn restore_version(user: &User, id: i64, v: i64, request: Option<&Value>) -> Reply {
     let req = user.req(
         Method::POST,
@@ -232,7 +228,7 @@ async fn trash_lifecycle_hides_then_restores_the_same_project(db: TestDb) {
     restore(&bob, id)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
-    purge(&bob, id)
+    bob.purge(id)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
 
@@ -259,7 +255,7 @@ async fn trash_lifecycle_hides_then_restores_the_same_project(db: TestDb) {
     restore(&ann, id)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
-    purge(&ann, id)
+    ann.purge(id)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
     // And it is a live project again.
@@ -325,7 +321,8 @@ async fn a_teacher_may_see_and_restore_a_students_trash(db: TestDb) {
         restore(outsider, id)
             .await
             .expect_problem(StatusCode::NOT_FOUND, "not_found");
-        purge(outsider, id)
+        outsider
+            .purge(id)
             .await
             .expect_problem(StatusCode::NOT_FOUND, "not_found");
     }
@@ -337,7 +334,7 @@ async fn a_teacher_may_see_and_restore_a_students_trash(db: TestDb) {
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
     // The teacher may restore, not purge.
-    purge(&tess, id)
+    tess.purge(id)
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
     let restored = restore(&tess, id).await.expect(StatusCode::OK);
@@ -365,7 +362,7 @@ async fn a_purge_removes_rows_and_files_and_gives_bytes_back(db: TestDb) {
     let all: i64 = kept + bodies.iter().map(|b| b.len() as i64).sum::<i64>();
 
     // A live project is not purged: only the trash is.
-    purge(&ann, id)
+    ann.purge(id)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
     assert_eq!(ann.delete(id).await.status, StatusCode::NO_CONTENT);
@@ -375,7 +372,7 @@ async fn a_purge_removes_rows_and_files_and_gives_bytes_back(db: TestDb) {
         "the trash keeps files"
     );
 
-    assert_eq!(purge(&ann, id).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(ann.purge(id).await.status, StatusCode::NO_CONTENT);
     assert!(
         stored(&db, &ann, kept).await,
         "a purge gives the bytes back"
@@ -395,7 +392,7 @@ async fn a_purge_removes_rows_and_files_and_gives_bytes_back(db: TestDb) {
         assert!(!f.exists(), "{} outlived the purge", f.display());
     }
     assert_eq!(files_set(&db), before);
-    purge(&ann, id)
+    ann.purge(id)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
     restore(&ann, id)
@@ -579,7 +576,7 @@ async fn restore_at_the_quota_is_refused_and_exact_under_racing_creates(
         // the racers' projects purged.
         for r in results.iter().filter(|r| r.status == StatusCode::CREATED) {
             assert_eq!(ann.delete(r.id()).await.status, StatusCode::NO_CONTENT);
-            assert_eq!(purge(&ann, r.id()).await.status, StatusCode::NO_CONTENT);
+            assert_eq!(ann.purge(r.id()).await.status, StatusCode::NO_CONTENT);
         }
         for id in [ids[1], ids[2]] {
             if ann.project(id).await.status == StatusCode::NOT_FOUND {
@@ -613,7 +610,7 @@ async fn restore_racing_a_purge_exactly_one_wins(db: TestDb, processes: usize) {
                 if (i + round) % 2 == 0 {
                     restore(&user, id).await
                 } else {
-                    purge(&user, id).await
+                    user.purge(id).await
                 }
             }
         })
@@ -632,7 +629,7 @@ async fn restore_racing_a_purge_exactly_one_wins(db: TestDb, processes: usize) {
                 assert!(own_files.iter().all(|f| f.exists()));
                 // Clean up for the file accounting of the next round.
                 assert_eq!(ann.delete(id).await.status, StatusCode::NO_CONTENT);
-                assert_eq!(purge(&ann, id).await.status, StatusCode::NO_CONTENT);
+                assert_eq!(ann.purge(id).await.status, StatusCode::NO_CONTENT);
             }
             (_, StatusCode::NO_CONTENT) => {
                 restored.expect_problem(StatusCode::NOT_FOUND, "not_found");
@@ -708,7 +705,7 @@ async fn restore_racing_gc_exactly_one_wins(db: TestDb, processes: usize) {
                 assert_versions_readable(&ann, id, &bodies).await;
                 assert!(own_files.iter().all(|f| f.exists()));
                 assert_eq!(ann.delete(id).await.status, StatusCode::NO_CONTENT);
-                assert_eq!(purge(&ann, id).await.status, StatusCode::NO_CONTENT);
+                assert_eq!(ann.purge(id).await.status, StatusCode::NO_CONTENT);
             }
             _ => {
                 restored.expect_problem(StatusCode::NOT_FOUND, "not_found");
