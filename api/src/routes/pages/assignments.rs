@@ -136,7 +136,7 @@ fn feedback_view(s: &Submission) -> Markup {
         @match &s.feedback {
             Some(f) => {
                 div.feedback {
-                    h4 { "Feedback" }
+                    h5 { "Feedback" }
                     @if !f.comment.trim().is_empty() { p style="white-space:pre-line" { (f.comment) } }
                     @if let Some(g) = &f.grade { p { "Grade: " strong { (g) } } }
                 }
@@ -155,7 +155,7 @@ fn student_card(
 ) -> Markup {
     html! {
         article.assignment {
-            h3 { (a.title) }
+            h4 { (a.title) }
             (instructions(a))
             p { (due_line(a)) " · status: " strong { (status_text(my_status(project, latest))) } }
             p {
@@ -299,6 +299,16 @@ fn page_back(id: i64) -> String {
     format!("/assignment/{id}?msg=")
 }
 
+/// A textarea's text as the API keeps it: browsers send line breaks as
+/// CR LF, a JSON client sends LF.
+fn lines(text: String) -> String {
+    if text.contains('\r') {
+        text.replace("\r\n", "\n")
+    } else {
+        text
+    }
+}
+
 fn invalid() -> service::Error {
     service::Error::invalid(service::Code::InvalidInput, "check the form")
 }
@@ -416,7 +426,7 @@ pub async fn create_assignment(
     let made = async {
         let new = NewAssignment {
             title: form.title,
-            instructions: Some(form.instructions),
+            instructions: Some(lines(form.instructions)),
             starter_project_id: parse_optional_id(&form.starter_project_id)?,
             due_at: parse_due(&form.due_at)?,
             late_submissions: Some(form.late_submissions.is_some()),
@@ -507,7 +517,7 @@ pub async fn edit_assignment(
     let result = async {
         let edit = AssignmentEdit {
             title: Some(form.title),
-            instructions: Some(form.instructions),
+            instructions: Some(lines(form.instructions)),
             due_at: Some(parse_due(&form.due_at)?),
             late_submissions: Some(form.late_submissions.is_some()),
         };
@@ -553,7 +563,7 @@ pub async fn give_feedback(
     let form = form.into_inner();
     let grade = Some(form.grade.trim().to_owned()).filter(|g| !g.is_empty());
     let new = NewFeedback {
-        comment: form.comment,
+        comment: lines(form.comment),
         grade,
         expected_version: Some(form.version),
     };
