@@ -330,10 +330,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             [(POST, web::to(pages::remove_member))],
         ))
         .service(resource("/home/import", [(POST, web::to(pages::import))]))
-        .service(resource(
-            "/home/assignments",
-            [(POST, web::to(pages::create_assignment))],
-        ))
+        .service(
+            resource(
+                "/home/assignments",
+                [(POST, web::to(pages::create_assignment))],
+            )
+            .app_data(pages::text_form_config()),
+        )
         .service(resource(
             "/home/assignments/{id}/start",
             [(POST, web::to(pages::start_assignment))],
@@ -346,14 +349,20 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             "/assignment/{id}",
             [(GET, web::to(pages::assignment_page))],
         ))
-        .service(resource(
-            "/assignment/{id}/edit",
-            [(POST, web::to(pages::edit_assignment))],
-        ))
-        .service(resource(
-            "/assignment/{id}/feedback/{submission_id}",
-            [(POST, web::to(pages::give_feedback))],
-        ));
+        .service(
+            resource(
+                "/assignment/{id}/edit",
+                [(POST, web::to(pages::edit_assignment))],
+            )
+            .app_data(pages::text_form_config()),
+        )
+        .service(
+            resource(
+                "/assignment/{id}/feedback/{submission_id}",
+                [(POST, web::to(pages::give_feedback))],
+            )
+            .app_data(pages::text_form_config()),
+        );
 }
 
 /// What no route claims: the editor's static files for GET and HEAD, else

@@ -246,6 +246,27 @@ async fn an_assignment_goes_from_the_form_to_feedback_on_the_pages(db: TestDb) {
     assert_eq!(a["title"], "Robots 2");
     assert!(a["due_at"].is_null(), "{a}");
     assert_eq!(a["late_submissions"], false);
+
+    // The longest instructions (20,000 two-byte characters, 120,000 bytes
+    // percent-encoded) fit the form; a browser's CR LF is kept as LF.
+    let long = format!("é\r\n{}", "é".repeat(19_998));
+    let group = c.group.to_string();
+    let fields = [
+        ("group_id", group.as_str()),
+        ("title", "Long"),
+        ("instructions", &long),
+    ];
+    let to = location(&form(&c.teacher, "/home/assignments", &fields, None).await);
+    let long_id = to
+        .strip_prefix("/assignment/")
+        .and_then(|r| r.strip_suffix("?msg=created"))
+        .unwrap_or_else(|| panic!("where to: {to}"));
+    let a = c
+        .teacher
+        .get(&format!("/api/v1/assignments/{long_id}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(a["instructions"], format!("é\n{}", "é".repeat(19_998)));
 }
 
 async fn the_pages_refuse_whoever_may_not_and_keep_feedback_from_a_stale_form(db: TestDb) {

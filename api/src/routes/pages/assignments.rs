@@ -299,6 +299,18 @@ fn page_back(id: i64) -> String {
     format!("/assignment/{id}?msg=")
 }
 
+/// The longest form body of the instructions and feedback forms: 20,000
+/// characters of up to four UTF-8 bytes, each byte percent-encoded (three
+/// characters), plus the short fields. (The default form limit is 16 KiB.)
+const TEXT_FORM_BYTES: usize = 256 * 1024;
+
+/// The form settings of the routes that take instructions or a comment.
+pub fn text_form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(TEXT_FORM_BYTES)
+        .error_handler(|_err, _req| crate::problem::form_error().into())
+}
+
 /// A textarea's text as the API keeps it: browsers send line breaks as
 /// CR LF, a JSON client sends LF.
 fn lines(text: String) -> String {
