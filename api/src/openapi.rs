@@ -52,6 +52,8 @@ use responses::{
         pages::project_page, pages::project_restore_version,
         pages::create_class, pages::join_class, pages::share, pages::rotate_code,
         pages::remove_member, pages::import,
+        pages::create_assignment, pages::start_assignment, pages::submit_assignment,
+        pages::assignment_page, pages::edit_assignment, pages::give_feedback,
     ),
     components(schemas(crate::problem::ProblemDto), responses(
         BadRequest, Unauthenticated, Forbidden, NotFound, RequestTimeout, Conflict, TooLarge,

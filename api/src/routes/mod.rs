@@ -329,7 +329,40 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
             "/home/classes/{id}/remove/{user_id}",
             [(POST, web::to(pages::remove_member))],
         ))
-        .service(resource("/home/import", [(POST, web::to(pages::import))]));
+        .service(resource("/home/import", [(POST, web::to(pages::import))]))
+        .service(
+            resource(
+                "/home/assignments",
+                [(POST, web::to(pages::create_assignment))],
+            )
+            .app_data(pages::text_form_config()),
+        )
+        .service(resource(
+            "/home/assignments/{id}/start",
+            [(POST, web::to(pages::start_assignment))],
+        ))
+        .service(resource(
+            "/home/assignments/{id}/submit",
+            [(POST, web::to(pages::submit_assignment))],
+        ))
+        .service(resource(
+            "/assignment/{id}",
+            [(GET, web::to(pages::assignment_page))],
+        ))
+        .service(
+            resource(
+                "/assignment/{id}/edit",
+                [(POST, web::to(pages::edit_assignment))],
+            )
+            .app_data(pages::text_form_config()),
+        )
+        .service(
+            resource(
+                "/assignment/{id}/feedback/{submission_id}",
+                [(POST, web::to(pages::give_feedback))],
+            )
+            .app_data(pages::text_form_config()),
+        );
 }
 
 /// What no route claims: the editor's static files for GET and HEAD, else

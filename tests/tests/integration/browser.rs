@@ -354,12 +354,19 @@ fn artifacts_dir() -> PathBuf {
 
 /// Runs one scenario of `saves.mjs`; panics unless it printed `OK`.
 fn run_saves(chromium: &str, base: &str, token: &str, args: &[&str]) -> String {
+    let artifacts = artifacts_dir().display().to_string();
+    let mut all = vec![base, token, artifacts.as_str()];
+    all.extend_from_slice(args);
+    run_script(chromium, "saves.mjs", &all)
+}
+
+/// Runs `node <script> <args…>` in `tests/browser`; panics unless it exits
+/// 0 and printed `OK`. Returns what it printed.
+fn run_script(chromium: &str, script: &str, args: &[&str]) -> String {
     let out = Command::new("node")
         .current_dir(browser_dir())
         .env("CHROMIUM", chromium)
-        .arg("saves.mjs")
-        .args([base, token])
-        .arg(artifacts_dir())
+        .arg(script)
         .args(args)
         .output()
         .expect("run node");
@@ -367,7 +374,7 @@ fn run_saves(chromium: &str, base: &str, token: &str, args: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         out.status.success() && stdout.lines().any(|l| l == "OK"),
-        "browser run {args:?} failed:\n{stdout}\n{stderr}"
+        "browser run {script} {args:?} failed:\n{stdout}\n{stderr}"
     );
     stdout
 }
@@ -527,4 +534,79 @@ async fn an_exported_sb3_loads_from_the_computer_in_a_real_browser() {
         &ada.token,
         &["load-sb3", &sb3.display().to_string(), "Exported Cat"],
     );
+}
+
+// ---------------------------------------------------------------------------
+// Issue 17's walk through the classroom (`tests/browser/assignments.mjs`).
+
+/// A teacher hands out an assignment on the home page, a student starts it
+/// in the real editor, saves a change and submits; the teacher opens the
+/// submission read-only (no save request) and gives feedback, which the
+/// student sees. Leaves `tests/browser/assignments-roster.png` and
+/// `assignments-student.png` (shown in the README).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assignment_is_handed_out_submitted_and_reviewed_in_a_real_browser() {
+    let Some((db, server, chromium)) = editor_server().await else {
+        return;
+    };
+    let api = Client::new(&server.base_url);
+    let teacher = api.login("ms-lee", "teacher", &[("7b", "Class 7B")]).await;
+    let ada = api.login("ada", "student", &[("7b", "Class 7B")]).await;
+    let starter = project_with_assets(&api, &teacher.token, "Cat starter", "Cat").await;
+
+    let artifacts = artifacts_dir().display().to_string();
+    let shots = browser_dir().display().to_string();
+    let stdout = run_script(
+        &chromium,
+        "assignments.mjs",
+        &[
+            &server.base_url,
+            &teacher.token,
+            &ada.token,
+            "Cat starter",
+            &artifacts,
+            &shots,
+        ],
+    );
+    assert_eq!(printed(&stdout, "READ_ONLY_SAVES="), "0");
+    assert_eq!(printed(&stdout, "FEEDBACK_SEEN="), "true");
+    let assignment: i64 = printed(&stdout, "ASSIGNMENT_ID=").parse().unwrap();
+    let project: i64 = printed(&stdout, "PROJECT_ID=").parse().unwrap();
+    let submission: i64 = printed(&stdout, "SUBMISSION_ID=").parse().unwrap();
+    for shot in ["assignments-roster.png", "assignments-student.png"] {
+        assert!(browser_dir().join(shot).is_file(), "no {shot}");
+    }
+
+    // What the browser did is on the server: the assignment as typed, the
+    // student's one project (a copy of the starter) with the change, one
+    // submission pinning it, the feedback; the read-only look wrote nothing.
+    let (status, a) = api
+        .get(
+            &format!("/api/v1/assignments/{assignment}"),
+            Some(&ada.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(a["title"], "Rocket race");
+    assert_eq!(a["instructions"], "Rename the cat to Rocket.\nThen submit.");
+    assert_eq!(a["starter_project_id"], starter);
+    assert_eq!(a["due_at"], "2037-06-01T12:00:00Z");
+    assert_eq!(a["late_submissions"], true);
+    assert_eq!(a["my_project_id"], project, "{a}");
+    let s = &a["my_submission"];
+    assert_eq!(s["id"], submission, "{a}");
+    assert_eq!(s["feedback"]["comment"], "Great rocket! Next: make it fly.");
+    assert_eq!(s["feedback"]["grade"], "A");
+    let (_, p) = api
+        .get(&format!("/api/v1/projects/{project}"), Some(&ada.token))
+        .await;
+    assert_eq!(p["parent_id"], starter, "{p}");
+    assert_eq!(p["version"], s["version"], "nothing saved after the submit");
+    let pinned = format!("/api/v1/submissions/{submission}/body");
+    assert_eq!(
+        sprite_names(&api, &teacher.token, &pinned).await,
+        ["Rocket"]
+    );
+    assert_eq!(db.count("submissions", "").await, 1);
+    assert_eq!(db.count("projects", "").await, 2, "the starter and ada's");
 }

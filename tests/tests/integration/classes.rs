@@ -683,7 +683,12 @@ async fn two_last_teachers_leaving_at_once(db: TestDb, processes: usize) {
 // ---- the home page's forms --------------------------------------------------
 
 /// A form POST with the user's session cookie (no redirects followed).
-async fn form(user: &User, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Reply {
+pub(crate) async fn form(
+    user: &User,
+    path: &str,
+    fields: &[(&str, &str)],
+    origin: Option<&str>,
+) -> Reply {
     let http = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -699,7 +704,7 @@ async fn form(user: &User, path: &str, fields: &[(&str, &str)], origin: Option<&
     send(req).await
 }
 
-async fn home_html(user: &User, query: &str) -> String {
+pub(crate) async fn home_html(user: &User, query: &str) -> String {
     let reply = send(
         user.api
             .http

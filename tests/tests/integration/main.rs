@@ -10,6 +10,7 @@
 mod assets;
 mod assignments;
 mod assignments_export;
+mod assignments_pages;
 mod assignments_races;
 mod blob_s3;
 mod browser;

@@ -266,6 +266,12 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/home/classes/{id}/code", &["post"]),
     ("/home/classes/{id}/remove/{user_id}", &["post"]),
     ("/home/import", &["post"]),
+    ("/home/assignments", &["post"]),
+    ("/home/assignments/{id}/start", &["post"]),
+    ("/home/assignments/{id}/submit", &["post"]),
+    ("/assignment/{id}", &["get"]),
+    ("/assignment/{id}/edit", &["post"]),
+    ("/assignment/{id}/feedback/{submission_id}", &["post"]),
 ];
 
 const METHODS: &[&str] = &[

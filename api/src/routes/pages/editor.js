@@ -209,6 +209,27 @@
     onUpdateProjectId: id => history.replaceState(null, '', editorUrl(target(id)))
   };
   if (titles.has(cfg.projectId)) props.projectTitle = titles.get(cfg.projectId);
+  // readOnly: set for /editor?submission= (a submission's pinned version).
+  // The body comes from the submission route (before the project helper),
+  // and the page never saves: no Save, copy, remix or title edit in the GUI,
+  // and the save hooks refuse, so nothing can write (docs/SCRATCH.md).
+  if (cfg.readOnly === true) {
+    scratchStorage.addHelper({
+      load (assetType, assetId) {
+        if (assetType !== AssetType.Project) return null;
+        const url = origin + '/api/v1/submissions/' + encodeURIComponent(cfg.submissionId) + '/body';
+        return fetch(url, {credentials: 'same-origin'}).then(async r => {
+          if (!r.ok) return null; // the GUI says "could not find project"
+          const data = new Uint8Array(await r.arrayBuffer());
+          return scratchStorage.createAsset(AssetType.Project, DataFormat.JSON, data, String(assetId), false);
+        });
+      }
+    }, 50);
+    storage.saveProject = () => Promise.reject(new Error('cubby: this page is read-only'));
+    storage.saveProjectThumbnail = () => {};
+    Object.assign(props, {canSave: false, canCreateNew: false, canCreateCopy: false, canRemix: false,
+      canEditTitle: false, onUpdateProjectId: () => {}});
+  }
   const root = GUI.createStandaloneRoot(state, el);
   function render (changed) {
     Object.assign(props, changed);

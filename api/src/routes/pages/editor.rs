@@ -1,5 +1,6 @@
 //! `GET /editor?project={id}`: the stock Scratch editor, mounted on cubby's
-//! own routes by the script in `editor.js`.
+//! own routes by the script in `editor.js`; `GET /editor?submission={id}`:
+//! the same editor on a submitted version, read-only (`read_only.rs`).
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -22,6 +23,10 @@ pub struct EditorQuery {
     /// The project to open (none: a new one).
     #[param(schema_with = AnyInt64::schema)]
     project: Option<i64>,
+    /// A submission to open read-only (the student who submitted it, or a
+    /// teacher of its class); takes precedence over `project`.
+    #[param(schema_with = AnyInt64::schema)]
+    submission: Option<i64>,
 }
 
 /// `GET /editor?project={id}`: the stock Scratch editor on that project.
@@ -30,7 +35,7 @@ pub struct EditorQuery {
     responses((status = 200, description = "the Scratch editor on the project", content_type = "text/html", body = inline(Html)),
               (status = 302, description = "logged out: to `/`", headers(("Location" = String))),
               (status = 400, response = BadRequest),
-              (status = 404, description = "the editor is not installed: a page that says how", content_type = "text/html", body = inline(Html)),
+              (status = 404, description = "the editor is not installed (a page that says how), or `submission` is none the viewer may see", content_type = "text/html", body = inline(Html)),
               (status = 500, response = ServerError), (status = 503, response = Unavailable)))]
 pub async fn editor(
     state: web::Data<AppState>,
@@ -50,23 +55,35 @@ pub async fn editor(
             install_hint(),
         ));
     }
+    // `?submission=`: the pinned body, read-only (`read_only.rs`); one the
+    // viewer may not see is a 404 page, and the editor never loads.
+    let read_only = match query.submission {
+        Some(id) => match super::read_only::open(&state, &user, id).await? {
+            Some(r) => Some(r),
+            None => return Ok(super::read_only::not_found()),
+        },
+        None => None,
+    };
     // The title names a conflict copy; the version is only a fallback for
     // the page (it learns the version from the response that delivers the
     // body). A project the viewer may not read gets neither: the editor's
     // own load then fails as it should.
     let opened = match query.project {
-        Some(id) => projects::get(&state.ctx, &user, id).await.ok(),
-        None => None,
+        Some(id) if read_only.is_none() => projects::get(&state.ctx, &user, id).await.ok(),
+        _ => None,
     };
     let library = state.library.status(&state.ctx).await;
     // Values go into a script as JSON, so nothing in them can end the script.
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "libraryInstalled": library.is_none_or(|s| s.complete()),
         "username": user.username,
         "projectId": query.project.map(|id| id.to_string()).unwrap_or_else(|| "0".into()),
         "title": opened.as_ref().map(|p| p.title.clone()),
         "version": opened.as_ref().map(|p| p.version),
     });
+    if let Some(r) = &read_only {
+        r.configure(&mut config);
+    }
     let config = config.to_string().replace('<', "\\u003c");
     let markup = html! {
         (DOCTYPE)
@@ -78,6 +95,7 @@ pub async fn editor(
             }
             body {
                 (super::library::banner(library))
+                @if let Some(r) = &read_only { (r.banner()) }
                 div id="app" {}
                 script { (PreEscaped(format!("window.CUBBY = {config};"))) }
                 script src="/scratch-gui-standalone.js" {}

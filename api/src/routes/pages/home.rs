@@ -87,6 +87,7 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         h2 { "Shared with my classes" }
         (project_rows(&shared.items, editor, true, false))
         (classes)
+        (super::assignments::section(&state, &req, &user).await?)
         (super::trash::section(&state, &user).await?)
     };
     Ok(page("Home", body))

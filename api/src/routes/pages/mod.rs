@@ -9,7 +9,8 @@
 //!
 //! This module holds the layout every page shares; each page lives in a file
 //! of its own (`home`, `editor`, `static_files`, `project` — a project and
-//! its versions — and `trash`, the home page's Trash section and its forms).
+//! its versions — `trash`, the home page's Trash section and its forms, and
+//! `assignments`, the classroom's home page section and assignment page).
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
@@ -21,15 +22,18 @@ use crate::headers::html_page;
 use crate::state::AppState;
 use service::auth::User;
 
+mod assignments;
 mod classes;
 mod editor;
 mod home;
 mod import;
 mod library;
 mod project;
+mod read_only;
 mod static_files;
 mod trash;
 
+pub use assignments::*;
 pub use classes::*;
 pub use editor::*;
 pub use home::*;
