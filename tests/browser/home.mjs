@@ -3,15 +3,16 @@
 // impact "serious" or "critical" on the login page, on a student's home page
 // (their projects as cards, one with a thumbnail, projects shared with their
 // class, the class section, the trash) at 1366×768 (the common school
-// Chromebook) and at 768×1024 (a tablet), and on the editor page when the
-// editor is installed. Also: nothing scrolls sideways, every button, input
+// Chromebook) and at 768×1024 (a tablet), on a project's page, and on the
+// editor page when the editor is installed. Also: nothing scrolls sideways, every button, input
 // and button-like link is at least 44 px high, Tab reaches "New project" and
 // then each card's "Open" link in the cards' order, and every focused
 // control shows an outline.
 //
 //   node home.mjs <base-url> <student-token> <out-dir> <card titles, |-separated> [editor]
 //
-// Writes home-1366.png, home-768.png and login.png to <out-dir>. Prints one
+// Writes home-1366.png, home-1366-full.png, home-768.png, project.png and
+// login.png (and editor-axe.png) to <out-dir>. Prints one
 // `AXE <page> serious=<n>` line per page checked, each such violation on
 // lines of its own, and `OK` when everything passed.
 import { createRequire } from 'node:module';
@@ -138,6 +139,14 @@ await layout(home, 'home-1366');
 await home.screenshot({ path: `${outDir}/home-1366.png` });
 await home.screenshot({ path: `${outDir}/home-1366-full.png`, fullPage: true });
 await keyboard(home);
+
+// A project's own page (its versions), reached from the first card.
+const versions = await home.locator('.card a[href^="/project/"]').first().getAttribute('href');
+const project = await newPage({ width: 1366, height: 768 }, true);
+await project.goto(base + versions, { waitUntil: 'load' });
+await axe(project, 'project');
+await layout(project, 'project');
+await project.screenshot({ path: `${outDir}/project.png` });
 
 // …and on a tablet.
 const tablet = await newPage({ width: 768, height: 1024 }, true);

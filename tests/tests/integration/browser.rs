@@ -670,7 +670,7 @@ async fn the_home_page_passes_axe_and_works_by_keyboard_in_a_real_browser() {
     );
     // What axe printed, informational findings included (see --nocapture).
     println!("{stdout}");
-    for page in ["login", "home-1366", "home-768"] {
+    for page in ["login", "home-1366", "home-768", "project"] {
         assert!(
             stdout
                 .lines()
