@@ -8,7 +8,10 @@
 //! `tests/browser/saves.mjs` drives the editor page's own saves: a stale save
 //! from a second tab becomes a conflict copy with a notice, a save uploads a
 //! stage thumbnail, and an exported `.sb3` opens with "Load from your
-//! computer". Needs node,
+//! computer". `tests/browser/home.mjs` runs axe-core on the login page, a
+//! student's home page (1366×768 and 768×1024), a project page and the
+//! editor page, and checks tap targets, Tab order and focus outlines (it
+//! needs no editor for the home page). Needs node,
 //! Chromium, `tests/browser/node_modules` and the editor (`CUBBY_TEST_EDITOR_DIR`,
 //! see `cubby editor fetch`); `.ci/run` installs them all. Without them
 //! the test says it skipped (under `CI=true` it fails).
