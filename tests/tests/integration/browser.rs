@@ -690,10 +690,11 @@ async fn the_home_page_passes_axe_and_works_by_keyboard_in_a_real_browser() {
         );
     }
     assert!(stdout.lines().any(|l| l == "CARDS=5"), "{stdout}");
-    // The home page's screenshot for the README, refreshed by each run.
-    std::fs::copy(
-        out_dir.join("home-1366.png"),
-        browser_dir().join("home-screenshot.png"),
-    )
-    .unwrap();
+    // The home page's screenshots for the README, refreshed by each run.
+    for (shot, kept) in [
+        ("home-1366.png", "home-screenshot.png"),
+        ("home-768.png", "home-tablet-screenshot.png"),
+    ] {
+        std::fs::copy(out_dir.join(shot), browser_dir().join(kept)).unwrap();
+    }
 }
