@@ -47,7 +47,7 @@ use responses::{
         scratch::create_project, scratch::get_project, scratch::save_project,
         scratch::get_asset, scratch::post_asset,
         scratch::backpack_get, scratch::backpack_add, scratch::backpack_delete,
-        pages::home, pages::editor, pages::dev_login_form, pages::copy,
+        pages::home, pages::stylesheet, pages::editor, pages::dev_login_form, pages::copy,
         pages::home_delete, pages::home_restore, pages::home_purge,
         pages::project_page, pages::project_restore_version,
         pages::create_class, pages::join_class, pages::share, pages::rotate_code,

@@ -283,6 +283,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &RouteSettings) {
     assignments::configure(cfg);
     configure_scratch(cfg);
     cfg.service(resource("/", [(GET, web::to(pages::home))]))
+        // A route, so it wins over the editor's files at the site root
+        // (the fallback), whatever the editor directory holds.
+        .service(resource(
+            "/cubby.css",
+            [
+                (GET, web::to(pages::stylesheet)),
+                (HEAD, web::to(pages::stylesheet)),
+            ],
+        ))
         .service(resource("/editor", [(GET, web::to(pages::editor))]))
         .service(resource(
             "/auth/dev/form",

@@ -8,7 +8,10 @@
 //! `tests/browser/saves.mjs` drives the editor page's own saves: a stale save
 //! from a second tab becomes a conflict copy with a notice, a save uploads a
 //! stage thumbnail, and an exported `.sb3` opens with "Load from your
-//! computer". Needs node,
+//! computer". `tests/browser/home.mjs` runs axe-core on the login page, a
+//! student's home page (1366×768 and 768×1024), a project page and the
+//! editor page, and checks tap targets, Tab order and focus outlines (it
+//! needs no editor for the home page). Needs node,
 //! Chromium, `tests/browser/node_modules` and the editor (`CUBBY_TEST_EDITOR_DIR`,
 //! see `cubby editor fetch`); `.ci/run` installs them all. Without them
 //! the test says it skipped (under `CI=true` it fails).
@@ -89,20 +92,12 @@ async fn the_stock_editor_saves_loads_and_backpacks_in_a_real_browser() {
     let login = api.login("ada", "student", &[("7b", "Class 7B")]).await;
 
     let screenshot = artifacts_dir().join("editor.png");
-    let out = Command::new("node")
-        .current_dir(browser_dir())
-        .env("CHROMIUM", &chromium)
-        .args(["editor.mjs", &server.base_url, &login.token])
-        .arg(&screenshot)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "browser run failed:\n{stdout}\n{stderr}"
+    let shot = screenshot.display().to_string();
+    let stdout = run_script(
+        &chromium,
+        "editor.mjs",
+        &[&server.base_url, &login.token, &shot],
     );
-    assert!(stdout.lines().any(|l| l == "OK"), "{stdout}");
     assert!(
         screenshot.is_file(),
         "no screenshot at {}",
@@ -198,19 +193,11 @@ async fn a_scripted_svg_opened_in_a_real_browser_runs_nothing() {
         path.clone(),
         format!("/assets/internalapi/asset/{md5}.svg/get/"),
     ] {
-        let out = Command::new("node")
-            .current_dir(browser_dir())
-            .env("CHROMIUM", &chromium)
-            .args(["svg.mjs", &server.base_url, &teacher.token, &opened])
-            .output()
-            .expect("run node");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(
-            out.status.success(),
-            "browser run failed:\n{stdout}\n{stderr}"
+        let stdout = run_script(
+            &chromium,
+            "svg.mjs",
+            &[&server.base_url, &teacher.token, &opened],
         );
-        assert!(stdout.lines().any(|l| l == "OK"), "{stdout}");
         assert!(
             stdout.lines().any(|l| l == "SCRIPT_RAN=false"),
             "{opened}: {stdout}"
@@ -244,26 +231,17 @@ async fn a_class_made_joined_and_shared_on_the_home_page_in_a_real_browser() {
         .await;
 
     let screenshot = browser_dir().join("classes-screenshot.png");
-    let out = Command::new("node")
-        .current_dir(browser_dir())
-        .env("CHROMIUM", &chromium)
-        .args([
-            "classes.mjs",
+    let stdout = run_script(
+        &chromium,
+        "classes.mjs",
+        &[
             &server.base_url,
             "ms-lee",
             "sam",
             "Robot starter",
             screenshot.to_str().unwrap(),
-        ])
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "browser run failed:\n{stdout}\n{stderr}"
+        ],
     );
-    assert!(stdout.lines().any(|l| l == "OK"), "{stdout}");
     assert!(stdout.lines().any(|l| l == "MEMBER_SEEN=true"), "{stdout}");
     assert!(stdout.lines().any(|l| l == "SHARED_SEEN=true"), "{stdout}");
     let code = stdout
@@ -609,4 +587,160 @@ async fn an_assignment_is_handed_out_submitted_and_reviewed_in_a_real_browser() 
     );
     assert_eq!(db.count("submissions", "").await, 1);
     assert_eq!(db.count("projects", "").await, 2, "the starter and ada's");
+}
+
+// ---------------------------------------------------------------------------
+// The home page a child uses (`tests/browser/home.mjs`): axe-core finds no
+// serious or critical violation on the login page, a student's home page
+// (1366×768 and 768×1024) and, with the editor installed, the editor page;
+// tap targets, Tab order and focus outlines; screenshots.
+
+/// A small picture as a PNG (sky, sun, hills), for one card's thumbnail.
+fn picture_png(width: u32, height: u32) -> Vec<u8> {
+    use std::io::Write;
+    let mut rows = Vec::new();
+    for y in 0..height {
+        rows.push(0u8); // filter: none
+        for x in 0..width {
+            let (fx, fy) = (x as f32 / width as f32, y as f32 / height as f32);
+            let hill = 0.7 + 0.08 * (fx * 7.0).sin();
+            let (dx, dy) = (
+                x as f32 - 0.75 * width as f32,
+                y as f32 - 0.25 * height as f32,
+            );
+            let sun = dx * dx + dy * dy < (0.09 * width as f32).powi(2);
+            let rgb = if sun {
+                [255, 200, 40]
+            } else if fy > hill {
+                [60, 170, 80]
+            } else {
+                [90 + (fy * 100.0) as u8, 150 + (fy * 80.0) as u8, 240]
+            };
+            rows.extend_from_slice(&rgb);
+        }
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&rows).unwrap();
+    let idat = z.finish().unwrap();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(&b"IHDR"[..], ihdr), (b"IDAT", idat), (b"IEND", Vec::new())] {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(&data);
+        png.extend_from_slice(kind);
+        png.extend_from_slice(&data);
+        png.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    png
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_page_passes_axe_and_works_by_keyboard_in_a_real_browser() {
+    let Some(chromium) = browser_requirements_or_skip() else {
+        return;
+    };
+    // The editor page is checked too when the editor is here (else skipped,
+    // by the same rule as the editor's tests).
+    let editor = requirements_or_skip().map(|(editor, _)| editor);
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    // Without it, a stand-in: the home page only asks whether the editor is
+    // installed ("New project" and each card's "Open").
+    let editor_dir = editor.clone().unwrap_or_else(|| {
+        let dir = db.scratch().join("editor");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("scratch-gui-standalone.js"), "window.GUI = {};").unwrap();
+        dir
+    });
+    let server = TestServer::spawn(
+        &db,
+        &ServerOptions::default().with("CUBBY_EDITOR_DIR", editor_dir.display()),
+    );
+    let api = Client::new(&server.base_url);
+    let class = [("7b", "Class 7B")];
+    let ada = tests::projects::User::login(&api, "ada", "student", &class).await;
+    let teacher = tests::projects::User::login(&api, "ms-lee", "teacher", &class).await;
+    let body = serde_json::json!({"targets": []});
+
+    // Newest first on the page: made in the reverse order.
+    let mut ids = Vec::new();
+    for title in [
+        "Old drawing",
+        "Pet Cat",
+        "Maze Runner",
+        "Dance Party",
+        "Space Game",
+    ] {
+        ids.push(ada.create_ok(title, &body).await["id"].as_i64().unwrap());
+    }
+    let trashed = ids[0];
+    assert_eq!(ada.delete(trashed).await.status, StatusCode::NO_CONTENT);
+    let space_game = ids[4];
+    let put = ada
+        .req(
+            reqwest::Method::PUT,
+            &format!("/api/v1/projects/{space_game}/thumbnail"),
+        )
+        .header("content-type", "image/png")
+        .body(picture_png(240, 180));
+    assert_eq!(
+        tests::projects::send(put).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let starter = teacher.create_ok("Robot starter", &body).await["id"]
+        .as_i64()
+        .unwrap();
+    let shared = teacher.share(starter, &[teacher.group("7b")]).await;
+    assert_eq!(shared.status, StatusCode::OK, "{}", shared.text());
+
+    let out_dir = artifacts_dir();
+    let mut args = vec![
+        server.base_url.clone(),
+        ada.token.clone(),
+        out_dir.display().to_string(),
+        // Each card's Open link, in the page's order.
+        [
+            "Space Game",
+            "Dance Party",
+            "Maze Runner",
+            "Pet Cat",
+            "Robot starter",
+        ]
+        .join("|"),
+    ];
+    if editor.is_some() {
+        args.push("editor".into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stdout = run_script(&chromium, "home.mjs", &args);
+    // What axe printed, informational findings included (see --nocapture).
+    println!("{stdout}");
+    for page in ["login", "home-1366", "home-768", "project"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("AXE {page} serious=0 "))),
+            "{page}: {stdout}"
+        );
+    }
+    if editor.is_some() {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("AXE editor serious=0 ")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.lines().any(|l| l == "CARDS=5"), "{stdout}");
+    // The home page's screenshots for the README, refreshed by each run.
+    for (shot, kept) in [
+        ("home-1366.png", "home-screenshot.png"),
+        ("home-768.png", "home-tablet-screenshot.png"),
+    ] {
+        std::fs::copy(out_dir.join(shot), browser_dir().join(kept)).unwrap();
+    }
 }

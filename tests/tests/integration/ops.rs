@@ -252,6 +252,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/backpack/{username}/{id}", &["delete"]),
     ("/internalapi/project/thumbnail/{id}/set/", &["post"]),
     ("/", &["get"]),
+    ("/cubby.css", &["get", "head"]),
     ("/editor", &["get"]),
     ("/auth/dev/form", &["post"]),
     ("/home/copy/{id}", &["post"]),

@@ -197,3 +197,125 @@ async fn the_editor_page_needs_a_login_and_an_installed_editor() {
         );
     }
 }
+
+/// The pages' stylesheet is a resource of its own: every page links it by a
+/// versioned URL (cacheable for good), any other URL of it revalidates, an
+/// `If-None-Match` with its ETag is a 304, and it is cubby's even when the
+/// editor directory holds a `cubby.css` (the route wins over the editor's
+/// files at the site root).
+#[tokio::test]
+async fn the_stylesheet_is_its_own_cacheable_resource_linked_from_every_page() {
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let dir = fake_editor(&db);
+    std::fs::write(dir.join("cubby.css"), "body{display:none}").unwrap();
+    let server = TestServer::spawn(
+        &db,
+        &ServerOptions::default().with("CUBBY_EDITOR_DIR", dir.display()),
+    );
+    let http = no_redirects();
+
+    let login_page = http
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!login_page.contains("<style"), "not inlined: {login_page}");
+    let start = login_page
+        .find(r#"<link rel="stylesheet" href=""#)
+        .expect("a stylesheet link")
+        + r#"<link rel="stylesheet" href=""#.len();
+    let href = &login_page[start..start + login_page[start..].find('"').unwrap()];
+    assert!(href.starts_with("/cubby.css?v="), "{href}");
+    let version = href.trim_start_matches("/cubby.css?v=");
+    assert_eq!(version.len(), 16, "{href}");
+
+    // The logged-in home page and the project page link the same URL.
+    let api = Client::new(&server.base_url);
+    let login = api.login("kai", "student", &[]).await;
+    let created = api
+        .http
+        .post(api.url("/api/v1/projects"))
+        .bearer_auth(&login.token)
+        .json(&serde_json::json!({"title": "Kite", "body": {"targets": []}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    for path in ["/", "/project/1"] {
+        let resp = http
+            .get(server.url(path))
+            .bearer_auth(&login.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let html = resp.text().await.unwrap();
+        assert!(
+            html.contains(href) && !html.contains("<style"),
+            "{path}: {html}"
+        );
+    }
+
+    let css = http.get(server.url(href)).send().await.unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(
+        css.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(css.headers()["x-content-type-options"], "nosniff");
+    assert!(css.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+    let etag = css.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, format!("W/\"{version}\""));
+    let body = css.text().await.unwrap();
+    assert!(
+        body.contains(".cards{"),
+        "cubby's, not the editor's: {body}"
+    );
+
+    // Unversioned (or an old version): revalidate every time.
+    for path in ["/cubby.css", "/cubby.css?v=0000000000000000"] {
+        let resp = http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        assert_eq!(resp.headers()["cache-control"], "no-cache", "{path}");
+        assert_eq!(resp.headers()["etag"].to_str().unwrap(), etag, "{path}");
+        assert_eq!(resp.text().await.unwrap(), body, "{path}");
+    }
+    // Revalidation: 304 for the current ETag (weak or strong, in a list), 200 for another.
+    for sent in [
+        etag.clone(),
+        format!("\"{version}\""),
+        format!("\"old\", {etag}"),
+    ] {
+        let resp = http
+            .get(server.url("/cubby.css"))
+            .header("if-none-match", &sent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_MODIFIED, "{sent}");
+        assert_eq!(resp.headers()["etag"].to_str().unwrap(), etag);
+        assert!(resp.bytes().await.unwrap().is_empty());
+    }
+    let stale = http
+        .get(server.url("/cubby.css"))
+        .header("if-none-match", "W/\"0000000000000000\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+    // HEAD: the headers, no body; other methods: 405 with Allow.
+    let head = http.head(server.url("/cubby.css")).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-type"], "text/css; charset=utf-8");
+    assert!(head.bytes().await.unwrap().is_empty());
+    let post = http.post(server.url("/cubby.css")).send().await.unwrap();
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+}

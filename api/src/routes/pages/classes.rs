@@ -68,56 +68,58 @@ pub(crate) async fn section(
         Vec::new()
     };
     Ok(html! {
-        h2 { "Classes" }
-        @if let Some(msg) = msg { p.notice role="status" { (msg) } }
-        form method="post" action="/home/classes/join" {
-            label { "Join a class with its code " input name="code" required autocomplete="off" maxlength="64" placeholder="ABCD2345"; }
-            button type="submit" { "Join" }
-        }
-        @if teacher {
-            form method="post" action="/home/classes" {
-                label { "New class " input name="name" required maxlength="255" placeholder="Robots club"; }
-                button type="submit" { "Create class" }
+        section.panel.classes aria-labelledby="classes" {
+            h2 id="classes" { "Classes" }
+            @if let Some(msg) = msg { p.notice role="status" { (msg) } }
+            form method="post" action="/home/classes/join" {
+                label { "Join a class with its code " input name="code" required autocomplete="off" maxlength="64" placeholder="ABCD2345"; }
+                button type="submit" { "Join" }
             }
-            @for (g, members) in &local {
-                section.class {
-                    h3 { (g.name) }
-                    p { "Code: " code.join-code { (g.join_code.as_deref().unwrap_or("")) } " "
-                        form.inline method="post" action={ "/home/classes/" (g.id) "/code" } {
-                            button type="submit" { "New code" }
+            @if teacher {
+                form method="post" action="/home/classes" {
+                    label { "New class " input name="name" required maxlength="255" placeholder="Robots club"; }
+                    button type="submit" { "Create class" }
+                }
+                @for (g, members) in &local {
+                    section.class {
+                        h3 { (g.name) }
+                        div.code-line { "Code: " code.join-code { (g.join_code.as_deref().unwrap_or("")) } " "
+                            form.inline method="post" action={ "/home/classes/" (g.id) "/code" } {
+                                button.small type="submit" { "New code" span.sr { " for " (g.name) } }
+                            }
                         }
-                    }
-                    table {
-                        thead { tr { th { "Member" } th { "Role" } th { span class="sr" { "Actions" } } } }
-                        tbody {
-                            @for m in members {
-                                tr {
-                                    td { (m.display_name) " (" (m.username) ")" }
-                                    td { (m.role.as_str()) }
-                                    td {
-                                        form.inline method="post" action={ "/home/classes/" (g.id) "/remove/" (m.id) } {
-                                            button type="submit" { "Remove" }
+                        div.table-wrap { table {
+                            thead { tr { th scope="col" { "Member" } th scope="col" { "Role" } th scope="col" { span class="sr" { "Actions" } } } }
+                            tbody {
+                                @for m in members {
+                                    tr {
+                                        td { (m.display_name) " (" (m.username) ")" }
+                                        td { (m.role.as_str()) }
+                                        td {
+                                            form.inline method="post" action={ "/home/classes/" (g.id) "/remove/" (m.id) } {
+                                                button.small.danger type="submit" { "Remove" span.sr { " " (m.display_name) } }
+                                            }
                                         }
                                     }
                                 }
                             }
-                        }
+                        } }
                     }
                 }
-            }
-            @if !mine.is_empty() {
-                form method="post" action="/home/classes/share" {
-                    label { "Share my project "
-                        select name="project_id" {
-                            @for p in &mine { option value=(p.id) { (p.title) } }
+                @if !mine.is_empty() {
+                    form method="post" action="/home/classes/share" {
+                        label { "Share my project "
+                            select name="project_id" {
+                                @for p in &mine { option value=(p.id) { (p.title) } }
+                            }
                         }
-                    }
-                    label { "with the class "
-                        select name="group_id" {
-                            @for g in &user.groups { option value=(g.id) { (g.name) } }
+                        label { "with the class "
+                            select name="group_id" {
+                                @for g in &user.groups { option value=(g.id) { (g.name) } }
+                            }
                         }
+                        button type="submit" { "Share" }
                     }
-                    button type="submit" { "Share" }
                 }
             }
         }

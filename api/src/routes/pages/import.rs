@@ -18,29 +18,39 @@ use crate::problem::Problem;
 use crate::routes::assets::check_declared_length;
 use crate::state::AppState;
 
-/// A project's thumbnail: a CSS background over a grey placeholder, so a
-/// project without one shows the placeholder (no broken image, no script).
+/// A project's picture: its thumbnail as a CSS background over a friendly
+/// placeholder drawn by the stylesheet, so a project without one (a 404)
+/// shows the placeholder: no broken image, no script. Decorative (the card's
+/// title says which project), so hidden from screen readers.
 pub(super) fn thumbnail(id: i64) -> Markup {
     html! {
-        span.thumb role="img" aria-label="thumbnail"
-            style={ "background-image:url(/api/v1/projects/" (id) "/thumbnail)" } {}
+        span.thumb aria-hidden="true" {
+            span.thumb-image style={ "background-image:url(/api/v1/projects/" (id) "/thumbnail)" } {}
+        }
     }
 }
 
-/// The link that downloads a project as an `.sb3`.
-pub(super) fn download_link(id: i64) -> Markup {
-    html! { a href={ "/api/v1/projects/" (id) "/sb3" } download { "Download .sb3" } " " }
+/// The link that downloads a project as an `.sb3`; its accessible name
+/// says which project.
+pub(super) fn download_link(id: i64, title: &str) -> Markup {
+    html! {
+        a.button.small href={ "/api/v1/projects/" (id) "/sb3" } download {
+            // "Download" is what a child reads; the file is an `.sb3`.
+            "Download" span.sr { " " (title) " as an .sb3 file" }
+        }
+    }
 }
 
-/// The "Import .sb3" form.
+/// The "Import .sb3" form: a project from the computer.
 pub(super) fn import_form() -> Markup {
     html! {
-        form method="post" action="/home/import" enctype="multipart/form-data" {
-            label { "Title " input name="title" placeholder="Untitled" maxlength="200"; }
-            " "
-            label { "File " input type="file" name="file" accept=".sb3" required; }
-            " "
-            button type="submit" { "Import .sb3" }
+        form.import method="post" action="/home/import" enctype="multipart/form-data" {
+            h3 { "Bring in a project from your computer" }
+            div.fields {
+                label { "Title (optional)" input name="title" placeholder="Untitled" maxlength="200"; }
+                label { "Scratch file (.sb3)" input type="file" name="file" accept=".sb3" required; }
+                button type="submit" { "Import .sb3" }
+            }
         }
     }
 }

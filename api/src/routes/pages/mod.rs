@@ -11,11 +11,13 @@
 //! of its own (`home`, `editor`, `static_files`, `project` — a project and
 //! its versions — `trash`, the home page's Trash section and its forms, and
 //! `assignments`, the classroom's home page section and assignment page).
+//! The pages' one stylesheet is a resource of its own (`style`,
+//! `GET /cubby.css`), linked from every page's `<head>`.
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, DOCTYPE};
 
 use crate::extract::{current_user, session_token};
 use crate::headers::html_page;
@@ -31,6 +33,7 @@ mod library;
 mod project;
 mod read_only;
 mod static_files;
+mod style;
 mod trash;
 
 pub use assignments::*;
@@ -41,6 +44,7 @@ pub use import::*;
 pub use library::{LibraryCheck, LibraryStatus};
 pub use project::*;
 pub use static_files::{drop_identity_encoding, static_file};
+pub use style::*;
 pub use trash::*;
 
 /// The logged-in user, or `None` (a bad or expired token is just "logged out" here).
@@ -50,10 +54,20 @@ pub(crate) async fn viewer(state: &AppState, req: &HttpRequest) -> Option<User> 
 }
 
 pub(crate) fn page(title: &str, body: Markup) -> HttpResponse {
-    page_with_status(StatusCode::OK, title, body)
+    page_with(StatusCode::OK, title, html! {}, body)
 }
 
 pub(crate) fn page_with_status(status: StatusCode, title: &str, body: Markup) -> HttpResponse {
+    page_with(status, title, html! {}, body)
+}
+
+/// A page whose header bar also holds `bar` (the home page's "Log out").
+pub(crate) fn page_with(
+    status: StatusCode,
+    title: &str,
+    bar: Markup,
+    body: Markup,
+) -> HttpResponse {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -61,11 +75,15 @@ pub(crate) fn page_with_status(status: StatusCode, title: &str, body: Markup) ->
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · cubby" }
-                style { (PreEscaped(STYLE)) }
+                link rel="stylesheet" href=(style::href());
             }
             body {
-                header { a href="/" { strong { "cubby" } } }
-                main { (body) }
+                // The first Tab stop: past the header, straight to the page.
+                a.skip href="#main" { "Skip to the page" }
+                header.site {
+                    div.bar { a.brand href="/" { "cubby" } (bar) }
+                }
+                main id="main" tabindex="-1" { (body) }
             }
         }
     };
@@ -73,9 +91,6 @@ pub(crate) fn page_with_status(status: StatusCode, title: &str, body: Markup) ->
         .content_type(ContentType::html())
         .body(markup.into_string())
 }
-
-/// The pages' one stylesheet, inlined into each page (no extra request).
-const STYLE: &str = include_str!("style.css");
 
 pub(crate) fn editor_installed(state: &AppState) -> bool {
     state

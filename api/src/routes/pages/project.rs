@@ -39,30 +39,41 @@ pub async fn project_page(
     let p = projects::get(&state.ctx, &user, *id).await?;
     let versions = projects::versions(&state.ctx, &user, p.id, PageRequest::first(100)).await?;
     let mine = p.owner_id == user.id;
+    let now = service::now();
     let body = html! {
         h1 { (p.title) }
-        p {
-            "Version " (p.version) " · updated " (p.updated_at.format("%Y-%m-%d %H:%M UTC"))
-            @if editor_installed(&state) { " · " a href={ "/editor?project=" (p.id) } { "Open in the editor" } }
+        p.who {
+            "Version " (p.version) " · changed "
+            time datetime=(p.updated_at.to_rfc3339()) title=(p.updated_at.format("%Y-%m-%d %H:%M UTC")) {
+                (super::home::in_words(p.updated_at, now))
+            }
         }
-        // The .sb3 download (the export route lives with the thumbnails and export).
-        p.download { a href={ "/api/v1/projects/" (p.id) "/sb3" } download { "Download .sb3" } }
-        h2 { "Versions" }
-        table {
-            thead { tr { th { "Version" } th { "Saved" } th { "Size" } th { span class="sr" { "Actions" } } } }
-            tbody {
-                @for v in &versions.items {
-                    tr {
-                        td { (v.version) }
-                        td { (v.created_at.format("%Y-%m-%d %H:%M UTC")) }
-                        td { (v.body_size) " bytes" }
-                        td {
-                            @if v.version == p.version {
-                                "current"
-                            } @else if mine {
-                                form.inline method="post" action={ "/project/" (p.id) "/versions/" (v.version) "/restore" } {
-                                    input type="hidden" name="version" value=(p.version);
-                                    button type="submit" { "Restore this version" }
+        div.actions {
+            @if editor_installed(&state) { a.button.primary href={ "/editor?project=" (p.id) } { "Open in the editor" } }
+            // The .sb3 download (the export route lives with the thumbnails and export).
+            a.button href={ "/api/v1/projects/" (p.id) "/sb3" } download { "Download .sb3" }
+            a.button href="/" { "Back to my projects" }
+        }
+        section.panel aria-labelledby="versions" {
+            h2 id="versions" { "Versions" }
+            div.table-wrap {
+                table {
+                    thead { tr { th scope="col" { "Version" } th scope="col" { "Saved" } th scope="col" { "Size" } th scope="col" { span class="sr" { "Actions" } } } }
+                    tbody {
+                        @for v in &versions.items {
+                            tr {
+                                td { (v.version) }
+                                td { (v.created_at.format("%Y-%m-%d %H:%M UTC")) }
+                                td { (v.body_size) " bytes" }
+                                td {
+                                    @if v.version == p.version {
+                                        "current"
+                                    } @else if mine {
+                                        form.inline method="post" action={ "/project/" (p.id) "/versions/" (v.version) "/restore" } {
+                                            input type="hidden" name="version" value=(p.version);
+                                            button.small type="submit" { "Restore this version" span.sr { " (version " (v.version) ")" } }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -70,7 +81,6 @@ pub async fn project_page(
                 }
             }
         }
-        p { a href="/" { "Back to my projects" } }
     };
     Ok(page(&p.title, body))
 }

@@ -20,34 +20,47 @@ pub(crate) async fn section(state: &AppState, user: &User) -> Result<Markup, Pro
     let trash = projects::list_trash(&state.ctx, user, None, PageRequest::first(100)).await?;
     let now = service::now();
     Ok(html! {
-        h2 { "Trash" }
-        @if trash.items.is_empty() {
-            p { "The trash is empty." }
-        } @else {
-            p { "Deleted projects stay here until they are purged; restore one to get it back as it was." }
-            table {
-                thead { tr { th { "Title" } th { "Deleted" } th { "Days left" } th { span class="sr" { "Actions" } } } }
-                tbody {
-                    @for t in &trash.items {
-                        tr {
-                            td { (t.project.title) }
-                            td { (t.deleted_at.format("%Y-%m-%d %H:%M UTC")) }
-                            td { (days_left(t.purge_at, now)) }
-                            td {
-                                form.inline method="post" action={ "/home/trash/" (t.project.id) "/restore" } {
-                                    button type="submit" { "Restore" }
-                                }
-                                " "
-                                form.inline method="post" action={ "/home/trash/" (t.project.id) "/purge" } {
-                                    button type="submit" { "Delete forever" }
-                                }
-                            }
+        section.panel.trash aria-labelledby="trash" {
+            h2 id="trash" { "Trash" }
+            @if trash.items.is_empty() {
+                p.empty { "The trash is empty." }
+            } @else {
+                p { "Deleted projects stay here until they are purged; restore one to get it back as it was." }
+                div.table-wrap {
+                    table {
+                        thead { tr { th scope="col" { "Title" } th scope="col" { "Deleted" } th scope="col" { "Days left" } th scope="col" { span class="sr" { "Actions" } } } }
+                        tbody {
+                            @for t in &trash.items { (trash_row(t, now)) }
                         }
                     }
                 }
             }
         }
     })
+}
+
+/// One trashed project; the buttons' accessible names say which.
+fn trash_row(t: &projects::Trashed, now: chrono::DateTime<chrono::Utc>) -> Markup {
+    let title = &t.project.title;
+    html! {
+        tr {
+            td { (title) }
+            td {
+                time datetime=(t.deleted_at.to_rfc3339()) title=(t.deleted_at.format("%Y-%m-%d %H:%M UTC")) {
+                    (super::home::in_words(t.deleted_at, now))
+                }
+            }
+            td { (days_left(t.purge_at, now)) }
+            td.row-actions {
+                form.inline method="post" action={ "/home/trash/" (t.project.id) "/restore" } {
+                    button.small type="submit" { "Restore" span.sr { " " (title) } }
+                }
+                form.inline method="post" action={ "/home/trash/" (t.project.id) "/purge" } {
+                    button.small.danger type="submit" { "Delete forever" span.sr { " " (title) } }
+                }
+            }
+        }
+    }
 }
 
 /// Whole days until `purge_at`, rounded up (0 once due).
