@@ -87,13 +87,18 @@ pub async fn open_ctx(config: &Config) -> Result<service::Ctx, StartError> {
     if config.test_fail_blob_writes {
         blobs = Arc::new(FailingWrites(blobs));
     }
-    let db = service::db::connect(&config.database_url(), &config.pool_settings())
+    let url = config.database_url();
+    let pool = config.pool_settings();
+    let db = service::db::connect(&url, &pool)
+        .await
+        .map_err(StartError::Database)?;
+    let retry = service::db::runner(&url, &pool, config.retry_policy(), &db)
         .await
         .map_err(StartError::Database)?;
     Ok(service::Ctx {
         db,
         blobs,
-        retry: config.retry_policy(),
+        retry,
         settings: config.service_settings(),
         faults: service::Faults {
             fail_before_commit: config.test_fail_before_commit,

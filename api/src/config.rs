@@ -116,6 +116,11 @@ pub struct Config {
     )]
     pub db_lock_timeout_ms: u64,
 
+    /// SQLite: run write transactions on one dedicated connection instead
+    /// of the shared pool (both queue in the process first; see `tx`).
+    #[arg(long, env = "CUBBY_DB_SQLITE_DEDICATED_WRITER", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true, hide = true)]
+    pub db_sqlite_dedicated_writer: bool,
+
     /// Milliseconds a transaction that keeps losing races is retried before
     /// the request answers 503 `busy`.
     #[arg(
@@ -358,6 +363,7 @@ impl Config {
             max_lifetime: Duration::from_secs(self.db_max_lifetime_secs),
             test_before_acquire: self.db_test_before_acquire,
             lock_timeout: Duration::from_millis(self.db_lock_timeout_ms.max(1)),
+            sqlite_dedicated_writer: self.db_sqlite_dedicated_writer,
         }
     }
 

@@ -14,7 +14,9 @@ pub mod migrate_lock;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::sqlx::{AssertSqlSafe, Executor};
 pub use sea_orm::DbErr;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+use crate::tx::{RetryPolicy, Runner};
 
 /// Pool and lock-wait settings (each one a flag and an env var of `cubby`).
 #[derive(Clone, Debug)]
@@ -29,6 +31,9 @@ pub struct PoolSettings {
     /// How long one statement waits for a row lock (or SQLite's write lock)
     /// before the database reports a retryable error.
     pub lock_timeout: Duration,
+    /// SQLite: write transactions on a pool of one connection of their
+    /// own rather than on the shared pool.
+    pub sqlite_dedicated_writer: bool,
 }
 
 impl Default for PoolSettings {
@@ -40,6 +45,7 @@ impl Default for PoolSettings {
             max_lifetime: Duration::from_secs(3600),
             test_before_acquire: true,
             lock_timeout: Duration::from_secs(5),
+            sqlite_dedicated_writer: false,
         }
     }
 }
@@ -88,6 +94,26 @@ pub async fn connect(url: &str, pool: &PoolSettings) -> Result<DatabaseConnectio
         })
     });
     open_when_free(opts, pool.lock_timeout).await
+}
+
+/// The transaction runner for the pool `db` opened on `url`: on SQLite
+/// with its process-wide writer queue, and with `sqlite_dedicated_writer`
+/// also the one write connection it runs write transactions on.
+pub async fn runner(
+    url: &str,
+    pool: &PoolSettings,
+    policy: RetryPolicy,
+    db: &DatabaseConnection,
+) -> Result<Runner, DbErr> {
+    let runner = Runner::new(policy, db);
+    if !(pool.sqlite_dedicated_writer && db.get_database_backend() == DbBackend::Sqlite) {
+        return Ok(runner);
+    }
+    let one = PoolSettings {
+        max_connections: 1,
+        ..pool.clone()
+    };
+    Ok(runner.with_writer(connect(url, &one).await?))
 }
 
 /// Opens the pool, waiting while another process holds SQLite's lock: the

@@ -17,6 +17,7 @@ use entity::{
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::error::Result;
+use crate::tx::{self, Kind};
 use crate::Ctx;
 
 #[derive(Clone, Debug, Default)]
@@ -106,23 +107,37 @@ pub async fn run(ctx: &Ctx, grace: Duration, dry_run: bool) -> Result<Report> {
         }
     }
     report.unfinished = ctx.blobs.purge_unfinished(cutoff).await?;
-    let now = Utc::now();
-    report.expired_sessions = session::Entity::delete_many()
-        .filter(session::Column::ExpiresAt.lte(now))
-        .exec(&ctx.db)
-        .await?
-        .rows_affected;
-    report.expired_keys = idempotency_key::Entity::delete_many()
-        .filter(
-            idempotency_key::Column::CreatedAt
-                .lt(now - chrono::Duration::hours(crate::idempotency::KEY_LIFETIME_HOURS)),
-        )
-        .exec(&ctx.db)
-        .await?
-        .rows_affected;
-    login_state::Entity::delete_many()
-        .filter(login_state::Column::ExpiresAt.lte(now))
-        .exec(&ctx.db)
-        .await?;
+    let (sessions, keys) = expire_rows(ctx).await?;
+    report.expired_sessions = sessions;
+    report.expired_keys = keys;
     Ok(report)
+}
+
+/// Deletes expired sessions, idempotency keys and login states in one write
+/// transaction (through [`tx::run`], so on SQLite it takes its turn in the
+/// writer queue like every other write). Returns the sessions and keys
+/// deleted.
+async fn expire_rows(ctx: &Ctx) -> Result<(u64, u64)> {
+    tx::run(&ctx.db, &ctx.retry, "gc.expire", Kind::Edit, async |txn| {
+        let now = Utc::now();
+        let sessions = session::Entity::delete_many()
+            .filter(session::Column::ExpiresAt.lte(now))
+            .exec(txn)
+            .await?
+            .rows_affected;
+        let keys = idempotency_key::Entity::delete_many()
+            .filter(
+                idempotency_key::Column::CreatedAt
+                    .lt(now - chrono::Duration::hours(crate::idempotency::KEY_LIFETIME_HOURS)),
+            )
+            .exec(txn)
+            .await?
+            .rows_affected;
+        login_state::Entity::delete_many()
+            .filter(login_state::Column::ExpiresAt.lte(now))
+            .exec(txn)
+            .await?;
+        Ok((sessions, keys))
+    })
+    .await
 }

@@ -36,7 +36,8 @@ use std::time::Duration;
 pub struct Ctx {
     pub db: DatabaseConnection,
     pub blobs: blob::Blobs,
-    pub retry: tx::RetryPolicy,
+    /// How writes run: the retry policy and SQLite's writer queue.
+    pub retry: tx::Runner,
     pub settings: Settings,
     pub faults: Faults,
 }

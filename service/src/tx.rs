@@ -14,7 +14,16 @@
 //!   Nothing of a rolled-back attempt stays written (G13).
 //! * Unique violations are *not* retried here: each caller decides what a
 //!   duplicate means (dedup, next slug suffix, idempotent replay).
+//! * On SQLite, the writers of one process queue for their turn in this
+//!   process ([`WriteQueue`]) before `BEGIN IMMEDIATE`: SQLite's busy handler
+//!   sleeps (up to 100 ms at a time) instead of waking a waiter when the
+//!   lock frees, so concurrent writers waiting there collapse throughput. A
+//!   FIFO async lock wakes the next writer at once, and serves them in
+//!   arrival order. Reads take no turn (WAL lets them run beside the
+//!   writer). Other processes on the same file are not in the queue: for
+//!   them `busy_timeout` and the retries above still apply (G13).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -50,6 +59,12 @@ pub const OPERATIONS: &[&str] = &[
     "asset.create",
     "backpack.add",
     "backpack.delete",
+    "gc.expire",
+    "assignment.create",
+    "assignment.update",
+    "assignment.start",
+    "assignment.submit",
+    "submission.feedback",
 ];
 
 /// Which isolation an operation needs.
@@ -92,6 +107,48 @@ impl RetryPolicy {
         let millis = ceiling.as_millis().max(1) as u64;
         Duration::from_millis(rand::rng().random_range(1..=millis))
     }
+}
+
+/// How write transactions run: the retry policy and, on SQLite, the
+/// process's queue in front of the write lock. One per process (cloned into
+/// every [`crate::Ctx`], sharing the queue).
+#[derive(Clone, Debug, Default)]
+pub struct Runner {
+    pub policy: RetryPolicy,
+    queue: Option<Arc<WriteQueue>>,
+}
+
+impl Runner {
+    /// A runner for `db`: with a writer queue when it is SQLite.
+    pub fn new(policy: RetryPolicy, db: &DatabaseConnection) -> Self {
+        let queue = (db.get_database_backend() == DbBackend::Sqlite)
+            .then(|| Arc::new(WriteQueue::default()));
+        Self { policy, queue }
+    }
+
+    /// Runs SQLite's write transactions on `writer` (a pool of one
+    /// connection to the same file) instead of on the shared pool; no
+    /// change on other backends.
+    pub fn with_writer(mut self, writer: DatabaseConnection) -> Self {
+        if self.queue.is_some() {
+            self.queue = Some(Arc::new(WriteQueue {
+                turn: tokio::sync::Mutex::new(()),
+                writer: Some(writer),
+            }));
+        }
+        self
+    }
+}
+
+/// The turn to write, on SQLite: a `tokio::sync::Mutex`, which queues its
+/// waiters first come, first served. Its guard is held for one attempt,
+/// `BEGIN IMMEDIATE` to `COMMIT` or `ROLLBACK`, and dropped before a retry's
+/// backoff so the next writer goes meanwhile.
+#[derive(Debug, Default)]
+struct WriteQueue {
+    turn: tokio::sync::Mutex<()>,
+    /// The dedicated write connection, when there is one.
+    writer: Option<DatabaseConnection>,
 }
 
 /// The kinds of conflict a database reports that a fresh attempt can win.
@@ -195,14 +252,15 @@ fn options(backend: DbBackend, kind: Kind) -> TransactionOptions {
 /// Runs `body` in a transaction of the given kind, committing on `Ok` and
 /// rolling back on `Err`, and re-runs it while the database reports a
 /// retryable conflict and the time budget lasts. `op` names the operation in
-/// the metrics.
+/// the metrics. On SQLite each attempt first waits for its turn in the
+/// process's writer queue (timed in `cubby_tx_queue_wait_seconds`).
 ///
 /// `body` may run several times: it must do all its work through the
 /// transaction it is given, and any side effect outside the database (a file
 /// written) must be undone by the caller when this returns an error.
 pub async fn run<T, F>(
     db: &DatabaseConnection,
-    policy: &RetryPolicy,
+    runner: &Runner,
     op: &'static str,
     kind: Kind,
     mut body: F,
@@ -210,11 +268,24 @@ pub async fn run<T, F>(
 where
     F: AsyncFnMut(&DatabaseTransaction) -> Result<T>,
 {
+    let policy = &runner.policy;
     let started = Instant::now();
     let opts = options(db.get_database_backend(), kind);
     let mut attempt: u32 = 0;
     loop {
-        let err = match attempt_once(db, opts, &mut body).await {
+        let outcome = match runner.queue.as_deref() {
+            Some(queue) => {
+                let asked = Instant::now();
+                let _turn = queue.turn.lock().await;
+                metrics::histogram!("cubby_tx_queue_wait_seconds", "op" => op)
+                    .record(asked.elapsed().as_secs_f64());
+                let conn = queue.writer.as_ref().unwrap_or(db);
+                attempt_once(conn, opts, &mut body).await
+                // `_turn` drops here: the backoff below runs without it.
+            }
+            None => attempt_once(db, opts, &mut body).await,
+        };
+        let err = match outcome {
             Ok(value) => return Ok(value),
             Err(err) => err,
         };
@@ -278,6 +349,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sea_orm::ConnectionTrait;
 
     #[test]
     fn postgres_retries_serialization_deadlock_and_lock_timeout_only() {
@@ -328,6 +400,69 @@ mod tests {
     fn errors_that_are_not_the_database_s_are_not_retried() {
         assert_eq!(classify(&DbErr::Custom("boom".into())), None);
         assert_eq!(classify(&DbErr::RecordNotFound("x".into())), None);
+    }
+
+    /// SQLite writers of one process get their turn in the order they
+    /// asked for it, one at a time: `join_all` polls the attempts in order,
+    /// so attempt 0 takes the turn and 1..N queue behind it in that order.
+    async fn writers_in_order(dedicated: bool) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/queue.db?mode=rwc", dir.path().display());
+        let pool = crate::db::PoolSettings {
+            sqlite_dedicated_writer: dedicated,
+            ..Default::default()
+        };
+        let db = crate::db::connect(&url, &pool).await.expect("open");
+        db.execute_unprepared("CREATE TABLE log (n INTEGER NOT NULL)")
+            .await
+            .expect("create");
+        let runner = crate::db::runner(&url, &pool, RetryPolicy::default(), &db)
+            .await
+            .expect("runner");
+        let inside = std::sync::atomic::AtomicUsize::new(0);
+        let order = std::sync::Mutex::new(Vec::new());
+        const N: usize = 16;
+        let writers = (0..N).map(|n| {
+            let (db, runner, inside, order) = (&db, &runner, &inside, &order);
+            async move {
+                run(db, runner, "project.save", Kind::Edit, async |txn| {
+                    let was = inside.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    assert_eq!(was, 0, "two writers at once");
+                    // Give an interleaving every chance to happen.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    txn.execute_unprepared(&format!("INSERT INTO log (n) VALUES ({n})"))
+                        .await?;
+                    order.lock().expect("order").push(n);
+                    inside.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok(())
+                })
+                .await
+            }
+        });
+        for result in futures_util::future::join_all(writers).await {
+            result.expect("write");
+        }
+        let want: Vec<usize> = (0..N).collect();
+        assert_eq!(*order.lock().expect("order"), want);
+        let rows = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT COUNT(*) AS n FROM log",
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        assert_eq!(rows.try_get::<i64>("", "n").expect("n"), N as i64);
+    }
+
+    #[tokio::test]
+    async fn sqlite_writers_queue_first_come_first_served_on_the_pool() {
+        writers_in_order(false).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_writers_queue_first_come_first_served_on_a_dedicated_connection() {
+        writers_in_order(true).await;
     }
 
     #[test]

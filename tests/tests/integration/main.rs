@@ -37,6 +37,7 @@ mod s8_storage_quota;
 mod sb3;
 mod scratch_protocol;
 mod security;
+mod sqlite_writer_queue;
 mod thumbnails;
 mod trash;
 

@@ -31,7 +31,7 @@
 //!   `--pg-url` with the save's transaction shape (see `pgbench.rs`) for
 //!   `hot-edit` and `spread-edit` at the same client counts and duration, and
 //!   prints each `postgres-*` row as a ratio of it.
-//! - `--scenario hot-edit|spread-edit|read|asset-dedup|login-storm|backpack|editor-load|all`
+//! - `--scenario hot-edit|spread-edit|read|asset-dedup|login-storm|backpack|class-start|editor-load|all`
 //!   (default `all`; `all` runs `login-storm` last and not `editor-load`).
 //! - `--editor LABEL=DIR` (repeatable), `--editor-bin LABEL=PATH`,
 //!   `--editor-rounds N` (default 3): for `editor-load`, which starts its
@@ -68,6 +68,12 @@
 //!   three new groups; one op = one 200 login.
 //! - `backpack`: `POST /api/v1/backpack` of an SVG costume with a tiny JPEG
 //!   thumbnail, each client with its own user.
+//! - `class-start`: rounds in which a teacher makes a fresh assignment from a
+//!   starter with three costumes and then C students of the class at once
+//!   each `start` it from two tabs together (exactly one 201 and one
+//!   project, else an error), `GET /projects/{id}` and its three costumes,
+//!   and save it with `PUT /projects/{id}?version=`; one op = one student's
+//!   whole sequence (see `class_start.rs`).
 //!
 //! Errors: `errors_5xx` counts 5xx answers; `errors_other` counts every other
 //! non-success status (including 429 from the login rate limit) and transport
@@ -76,13 +82,15 @@
 //! or the rate limiter's 429s dominate the result (`--spawn` does this).
 //!
 //! Source layout: `main.rs` (flags, their checks, the order of runs),
-//! `scenarios.rs` (the six scenarios' setup and request loops), `requests.rs`
+//! `scenarios.rs` (the scenarios' setup and request loops; `class_start.rs`
+//! for `class-start`), `requests.rs`
 //! (the HTTP client, each request, the payloads), `stats.rs` (counters and
 //! latency percentiles), `report.rs` (rows as table, ratios and JSON),
 //! `chart.rs` (the SVG), `spawn.rs` (`--spawn`), `pgbench.rs` (`--pgbench`)
 //! and `editor_load.rs` (`--scenario editor-load`).
 
 mod chart;
+mod class_start;
 mod editor_load;
 mod pgbench;
 mod report;
@@ -182,6 +190,7 @@ enum ScenarioArg {
     AssetDedup,
     LoginStorm,
     Backpack,
+    ClassStart,
     /// Cold loads of the editor (needs --editor LABEL=DIR; not part of `all`).
     EditorLoad,
     All,

@@ -1,4 +1,4 @@
-//! The six scenarios: what each worker does per operation, the worker and
+//! The seven scenarios: what each worker does per operation, the worker and
 //! login-storm loops, and one (scenario, clients) run from setup to its row.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::class_start;
 use crate::report::Row;
 use crate::requests::{
     b64, edit_op, md5_hex, project_body, random_hex, setup_login, setup_project, simple_op, svg,
@@ -24,6 +25,7 @@ pub(crate) enum Scenario {
     AssetDedup,
     LoginStorm,
     Backpack,
+    ClassStart,
 }
 
 impl Scenario {
@@ -35,6 +37,7 @@ impl Scenario {
             Scenario::AssetDedup => "asset-dedup",
             Scenario::LoginStorm => "login-storm",
             Scenario::Backpack => "backpack",
+            Scenario::ClassStart => "class-start",
         }
     }
 
@@ -46,6 +49,7 @@ impl Scenario {
             ScenarioArg::AssetDedup => vec![Scenario::AssetDedup],
             ScenarioArg::LoginStorm => vec![Scenario::LoginStorm],
             ScenarioArg::Backpack => vec![Scenario::Backpack],
+            ScenarioArg::ClassStart => vec![Scenario::ClassStart],
             // Its own runner (`editor_load`), not a row of this table.
             ScenarioArg::EditorLoad => Vec::new(),
             ScenarioArg::All => vec![
@@ -54,6 +58,7 @@ impl Scenario {
                 Scenario::Read,
                 Scenario::AssetDedup,
                 Scenario::Backpack,
+                Scenario::ClassStart,
                 Scenario::LoginStorm,
             ],
         }
@@ -61,15 +66,15 @@ impl Scenario {
 }
 
 /// The bounds shared by every worker of one run.
-struct Limits {
-    deadline: tokio::time::Instant,
+pub(crate) struct Limits {
+    pub(crate) deadline: tokio::time::Instant,
     max_ops: u64,
     started: AtomicU64,
 }
 
 impl Limits {
     /// Reserves one operation; false once the deadline or budget is reached.
-    fn take(&self) -> bool {
+    pub(crate) fn take(&self) -> bool {
         if tokio::time::Instant::now() >= self.deadline {
             return false;
         }
@@ -219,6 +224,10 @@ pub(crate) async fn run(
     let group = vec![(format!("{tag}-class"), format!("Class {tag}"))];
 
     // Setup (untimed): users, projects, the per-worker work.
+    let class = match scenario {
+        Scenario::ClassStart => Some(Arc::new(class_start::setup(setup, &tag, clients).await?)),
+        _ => None,
+    };
     let works: Vec<Work> = match scenario {
         Scenario::HotEdit => {
             let token = setup_login(setup, &format!("{tag}-owner"), &group).await?;
@@ -258,7 +267,7 @@ pub(crate) async fn run(
             }
             works
         }
-        Scenario::LoginStorm => Vec::new(),
+        Scenario::LoginStorm | Scenario::ClassStart => Vec::new(),
     };
 
     let limits = Arc::new(Limits {
@@ -270,6 +279,8 @@ pub(crate) async fn run(
     let mut stats = Stats::default();
     if scenario == Scenario::LoginStorm {
         stats = login_storm(&https, &tag, limits.clone()).await;
+    } else if let Some(class) = class {
+        stats = class_start::run(&https, class, limits.clone()).await;
     } else {
         let handles: Vec<_> = https
             .into_iter()
