@@ -8,7 +8,9 @@
 //! `tests/browser/saves.mjs` drives the editor page's own saves: a stale save
 //! from a second tab becomes a conflict copy with a notice, a save uploads a
 //! stage thumbnail, and an exported `.sb3` opens with "Load from your
-//! computer". Needs node,
+//! computer". `tests/browser/library.mjs` drives the library (banner, then
+//! "Choose a Sprite" with a small library from a fake CDN), the title field,
+//! autosave with a failed save retried, and Remix. Needs node,
 //! Chromium, `tests/browser/node_modules` and the editor (`CUBBY_TEST_EDITOR_DIR`,
 //! see `cubby editor fetch`); `.ci/run` installs them all. Without them
 //! the test says it skipped (under `CI=true` it fails).
