@@ -565,13 +565,11 @@ fn solid_png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
         out.extend_from_slice(data);
         out.extend_from_slice(&crc.sum().to_be_bytes());
     }
-    let mut rows = Vec::new();
-    for _ in 0..height {
-        rows.push(0); // no filter
-        for _ in 0..width {
-            rows.extend_from_slice(&rgb);
-        }
-    }
+    // Each row: filter type 0 (none), then the pixels.
+    let row: Vec<u8> = std::iter::once(0)
+        .chain(rgb.iter().copied().cycle().take(width as usize * 3))
+        .collect();
+    let rows = row.repeat(height as usize);
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     z.write_all(&rows).unwrap();
     let mut header = Vec::new();
@@ -602,7 +600,7 @@ fn square_wav(samples: u32, half_period: u32) -> Vec<u8> {
     wav.extend_from_slice(b"data");
     wav.extend_from_slice(&data.to_le_bytes());
     for i in 0..samples {
-        let v: i16 = if (i / half_period) % 2 == 0 {
+        let v: i16 = if (i / half_period).is_multiple_of(2) {
             6000
         } else {
             -6000
