@@ -9,12 +9,15 @@
 //     tiles, every picture loaded (naturalWidth > 0); screenshot; pick
 //     <sprite>; the tab is hidden: saved at once; reload: the sprite is
 //     there with those costumes.
-//   node library.mjs … own <project id> <title> <new title> <new sprite name>
+//   node library.mjs … own <project id> <title> <new title> <new sprite name> <autosave ms>
 //     The owner's page: the title field shows <title>, no Remix, a link
 //     home, "Saved". Renaming the project saves it (PUT with ?title=) with
 //     no click; renaming the sprite is saved by itself too: the first
 //     attempt is made to fail (503), the page says "Not saved — retrying",
-//     warns before leaving, retries, and says "Saved".
+//     retries after its pause, and says "Saved"; leaving with a change
+//     unsaved asks first and saves at once. Then a burst of
+//     changes: saved at most every <autosave ms>, the last one included
+//     (BURST_SAVES=).
 //   node library.mjs … remix <project id>
 //     Someone else's project: Remix shown, the title is not editable; Remix
 //     makes a copy (POST ?is_remix=1), the page moves to it (REMIX_ID=) and
@@ -157,7 +160,12 @@ async function pick() {
 }
 
 async function own() {
-  const [id, title, newTitle, newSprite] = rest;
+  const [id, title, newTitle, newSprite, every] = rest;
+  // When each save of this project left the page (to check the interval).
+  const starts = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname === '/projects/' + id && r.method() === 'PUT') starts.push(Date.now());
+  });
   await openEditor(base + '/editor?project=' + id);
   await page.waitForFunction((t) =>
     document.querySelector('input[class*="project-title-input_title-field"]')?.value === t, title, { timeout: 30000 })
@@ -202,22 +210,53 @@ async function own() {
     new MutationObserver(() => window.cubbyStatuses.push(el.textContent))
       .observe(el, { childList: true, characterData: true, subtree: true });
   });
+  const gap = (a, b) => starts[b] - starts[a];
+  // (Timers fire at or after their time; the margin is for reading clocks.)
+  const atLeast = (ms, what) => { if (ms < Number(every) - 150) fail(`${what}: ${ms} ms, under ${every} ms`); };
   const changedAt = Date.now();
-  await spriteInput.fill(newSprite);
+  await spriteInput.fill(newSprite + ' (draft)');
   await spriteInput.press('Enter');
-  if (!(await leavingAsks())) fail('no warning before leaving with unsaved changes');
   await statusIs('Not saved — retrying', 30000).catch(async (e) => {
     console.log('STATUSES=' + JSON.stringify(await page.evaluate(() => window.cubbyStatuses)));
     console.log('PUTS=' + JSON.stringify(puts));
     throw e;
   });
-  if (!(await leavingAsks())) fail('no warning before leaving after a failed save');
   await statusIs('Saved', 30000);
   console.log('STATUSES=' + JSON.stringify(await page.evaluate(() => window.cubbyStatuses)));
   for (const [at, s, u] of puts) console.log(`AUTOSAVE +${at - changedAt} ms ${s} ${u}`);
   if (puts.length !== 2 || puts[0][1] !== 503 || puts[1][1] !== 200) fail('saves: ' + JSON.stringify(puts));
   if (!puts[1][2].endsWith('?version=2')) fail('the retry did not send version 2: ' + puts[1][2]);
+  if (starts.length !== 3) fail(`${starts.length} saves so far, want 3`);
+  atLeast(gap(0, 1), 'from the rename\'s save to the autosave');
+  atLeast(gap(1, 2), 'from the failed save to its retry');
+
+  // Leaving with a change not yet saved: the page asks first, and saves
+  // at once; once saved it lets the student go.
+  await spriteInput.fill(newSprite + ' (leaving)');
+  await spriteInput.press('Enter');
+  const leaving = page.waitForResponse(isSave(id), { timeout: 1500 })
+    .catch(() => fail('no save at once when the page is being left'));
+  if (!(await leavingAsks())) fail('no warning before leaving with unsaved changes');
+  if ((await leaving).status() !== 200) fail('the save on leaving failed');
+  await statusIs('Saved', 30000);
   if (await leavingAsks()) fail('the page still asks before leaving after the save');
+
+  // A burst of changes (one every 400 ms): saved while it goes on, but
+  // never two saves closer than the interval; the last change is saved.
+  const before = starts.length;
+  for (const n of [1, 2, 3, 4, 5]) {
+    await spriteInput.fill(n < 5 ? `${newSprite} ${n}` : newSprite);
+    await spriteInput.press('Enter');
+    await page.waitForTimeout(400);
+  }
+  await statusIs('Saved', 30000);
+  await page.waitForTimeout(Number(every) + 500); // nothing more comes
+  const burst = starts.length - before;
+  console.log('BURST_SAVES=' + burst);
+  console.log('SAVE_GAPS_MS=' + starts.slice(1).map((t, k) => t - starts[k]).join(','));
+  for (let k = before - 1; k + 1 < starts.length; k++) atLeast(gap(k, k + 1), 'between saves of a burst');
+  if (burst < 1 || burst > 2) fail(`${burst} saves for a 2 s burst of changes`);
+  await statusIs('Saved');
   await page.screenshot({ path: path.join(artifacts, 'editor-autosaved.png') });
 }
 

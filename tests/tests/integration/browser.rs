@@ -986,9 +986,10 @@ async fn the_editor_page_renames_autosaves_retries_and_remixes_in_a_real_browser
             "Space Game",
             "Moon Race",
             "Astronaut",
+            "2000",
         ],
     );
-    println!("{stdout}");
+    let burst: i64 = printed(&stdout, "BURST_SAVES=").parse().unwrap();
     let (status, project) = api
         .get(&format!("/api/v1/projects/{id}"), Some(&ada.token))
         .await;
@@ -999,8 +1000,18 @@ async fn the_editor_page_renames_autosaves_retries_and_remixes_in_a_real_browser
         ["Astronaut"]
     );
     // Version 2 is the rename (the body unchanged), version 3 the autosave
-    // after the failed attempt, which stored nothing.
-    assert_eq!(project["version"], 3, "{project}");
+    // after the failed attempt (which stored nothing), version 4 the save on
+    // leaving, then one version per save of the burst of changes.
+    assert_eq!(project["version"], 4 + burst, "{project}");
+    assert_eq!(
+        sprite_names(
+            &api,
+            &ada.token,
+            &format!("/api/v1/projects/{id}/versions/3/body")
+        )
+        .await,
+        ["Astronaut (draft)"]
+    );
     assert_eq!(
         sprite_names(
             &api,
@@ -1032,5 +1043,5 @@ async fn the_editor_page_renames_autosaves_retries_and_remixes_in_a_real_browser
     let (_, after) = api
         .get(&format!("/api/v1/projects/{id}"), Some(&ada.token))
         .await;
-    assert_eq!(after["version"], 3, "{after}");
+    assert_eq!(after["version"], 4 + burst, "{after}");
 }
