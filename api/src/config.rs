@@ -336,6 +336,13 @@ pub struct Config {
     /// The `dist/` folder of `@scratch/scratch-gui-standalone`; serves the editor when set.
     #[arg(long, env = "CUBBY_EDITOR_DIR", global = true)]
     pub editor_dir: Option<PathBuf>,
+
+    /// Seconds the editor page waits between automatic saves while a
+    /// project keeps changing (it also saves at once when the tab is
+    /// hidden). 1–3600.
+    #[arg(long, env = "CUBBY_AUTOSAVE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3600), global = true)]
+    pub autosave_seconds: u32,
 }
 
 impl Config {

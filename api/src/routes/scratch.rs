@@ -126,11 +126,15 @@ pub struct SaveQuery {
     /// Save only on top of this version (409 when stale); or send `If-Match`.
     #[param(schema_with = Version::schema)]
     version: Option<i32>,
+    /// A new title, saved with the body in the same version (the editor
+    /// page sends it after a rename in the title field); blank: unchanged.
+    #[param(schema_with = TitleOrBlank::schema)]
+    title: Option<String>,
 }
 
-/// `PUT /projects/{id}`: conditional with `?version=` or `If-Match`;
-/// otherwise saved on top of the latest version (the overwritten one stays
-/// in the history).
+/// `PUT /projects/{id}` (optionally `?title=`): conditional with
+/// `?version=` or `If-Match`; otherwise saved on top of the latest version
+/// (the overwritten one stays in the history).
 #[utoipa::path(put, path = "/projects/{id}", tag = "scratch", operation_id = "scratch_save_project",
     params(("id" = inline(Id), Path, description = "The project id"), SaveQuery, IfMatchHeader),
     request_body(content = inline(ProjectJson), content_type = "application/json",
@@ -152,7 +156,7 @@ pub async fn save_project(
     let body = read_limited(payload, body_limit(&state)).await?;
     let update = Update {
         expected_version: query.version.or(if_match),
-        title: None,
+        title: query.title.clone().filter(|t| !t.trim().is_empty()),
         body: Some(body),
     };
     let project = projects::update(&state.ctx, &user, *id, update, Precondition::Latest).await?;

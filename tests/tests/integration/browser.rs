@@ -11,7 +11,11 @@
 //! computer". `tests/browser/home.mjs` runs axe-core on the login page, a
 //! student's home page (1366×768 and 768×1024), a project page and the
 //! editor page, and checks tap targets, Tab order and focus outlines (it
-//! needs no editor for the home page). Needs node,
+//! needs no editor for the home page). `tests/browser/library.mjs` drives
+//! the library (banner, then "Choose a Sprite" with a small library from a
+//! fake CDN), the title field, autosave with a failed save retried, and
+//! Remix; `tests/browser/assignments.mjs` walks a class through an
+//! assignment. Needs node,
 //! Chromium, `tests/browser/node_modules` and the editor (`CUBBY_TEST_EDITOR_DIR`,
 //! see `cubby editor fetch`); `.ci/run` installs them all. Without them
 //! the test says it skipped (under `CI=true` it fails).
@@ -332,10 +336,17 @@ fn artifacts_dir() -> PathBuf {
 
 /// Runs one scenario of `saves.mjs`; panics unless it printed `OK`.
 fn run_saves(chromium: &str, base: &str, token: &str, args: &[&str]) -> String {
+    run_scenario("saves.mjs", chromium, base, token, args)
+}
+
+/// Runs one scenario of a script in `tests/browser` called as
+/// `node SCRIPT <base> <token> <artifacts dir> ARGS…`; panics unless it
+/// printed `OK`. Returns what it printed.
+fn run_scenario(script: &str, chromium: &str, base: &str, token: &str, args: &[&str]) -> String {
     let artifacts = artifacts_dir().display().to_string();
     let mut all = vec![base, token, artifacts.as_str()];
     all.extend_from_slice(args);
-    run_script(chromium, "saves.mjs", &all)
+    run_script(chromium, script, &all)
 }
 
 /// Runs `node <script> <args…>` in `tests/browser`; panics unless it exits
@@ -377,12 +388,16 @@ async fn sprite_names(api: &Client, token: &str, path: &str) -> Vec<String> {
         .collect()
 }
 
+/// The saves tests click "Save now" themselves: the page's autosave waits
+/// an hour here so that it never races them.
 async fn editor_server() -> Option<(TestDb, TestServer, String)> {
     let (editor, chromium) = requirements_or_skip()?;
     let db = TestDb::create(Backend::Sqlite).await.unwrap();
     let server = TestServer::spawn(
         &db,
-        &ServerOptions::default().with("CUBBY_EDITOR_DIR", editor.display()),
+        &ServerOptions::default()
+            .with("CUBBY_EDITOR_DIR", editor.display())
+            .with("CUBBY_AUTOSAVE_SECONDS", 3600),
     );
     Some((db, server, chromium))
 }
@@ -743,4 +758,507 @@ async fn the_home_page_passes_axe_and_works_by_keyboard_in_a_real_browser() {
     ] {
         std::fs::copy(out_dir.join(shot), browser_dir().join(kept)).unwrap();
     }
+}
+
+// The editor's library, title, autosave and remix (`tests/browser/library.mjs`).
+//
+// The library test needs files whose md5s the catalogues name, and the real
+// catalogues name about 2,000 files this test cannot have. The GUI compiles
+// its catalogues into the bundle (and ships the same JSON as
+// `libraries/*.json`, which `cubby library` reads), so the test builds its
+// own editor folder: links to every file of `CUBBY_TEST_EDITOR_DIR`, except
+// a copy of the bundle and of `libraries/*.json` in which each catalogue is
+// replaced by a small one naming files made here.
+
+/// A PNG of one colour (8-bit RGB), made here so that its md5 is known.
+fn solid_png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
+    use std::io::Write;
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    // Each row: filter type 0 (none), then the pixels.
+    let row: Vec<u8> = std::iter::once(0)
+        .chain(rgb.iter().copied().cycle().take(width as usize * 3))
+        .collect();
+    let rows = row.repeat(height as usize);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&rows).unwrap();
+    let mut header = Vec::new();
+    header.extend_from_slice(&width.to_be_bytes());
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]); // 8 bits, RGB
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut png, b"IHDR", &header);
+    chunk(&mut png, b"IDAT", &z.finish().unwrap());
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+/// A mono 16-bit WAV of a square wave: `samples` samples at 22,050 Hz.
+fn square_wav(samples: u32, half_period: u32) -> Vec<u8> {
+    let rate = 22_050u32;
+    let data = samples * 2;
+    let mut wav = b"RIFF".to_vec();
+    wav.extend_from_slice(&(36 + data).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data.to_le_bytes());
+    for i in 0..samples {
+        let v: i16 = if (i / half_period).is_multiple_of(2) {
+            6000
+        } else {
+            -6000
+        };
+        wav.extend_from_slice(&v.to_le_bytes());
+    }
+    wav
+}
+
+/// An SVG picture: a shape in a colour, with a label.
+fn picture_svg(width: u32, height: u32, shape: &str, label: &str) -> Vec<u8> {
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">{shape}<text x="50%" y="92%" font-family="sans-serif" font-size="12" text-anchor="middle" fill="#222">{label}</text></svg>"##
+    )
+    .into_bytes()
+}
+
+/// The test's library: ten files and four small catalogues naming them.
+struct TestLibrary {
+    /// `(md5ext, bytes)` of every file the catalogues name.
+    files: Vec<(String, Vec<u8>)>,
+    /// `(catalogue name, its entries)`: costumes, sprites, backdrops, sounds.
+    catalogues: Vec<(&'static str, Value)>,
+}
+
+impl TestLibrary {
+    /// The sprite the browser picks, and its costumes' names.
+    const PICKED: &'static str = "Orange Cat";
+    const PICKED_COSTUMES: [&'static str; 2] = ["cat-a", "cat-b"];
+
+    fn new() -> TestLibrary {
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut file = |bytes: Vec<u8>, ext: &str| {
+            let md5 = tests::projects::md5_hex(&bytes);
+            let md5ext = format!("{md5}.{ext}");
+            if !files.iter().any(|(n, _)| *n == md5ext) {
+                files.push((md5ext.clone(), bytes));
+            }
+            (md5, md5ext, ext.to_owned())
+        };
+        let costume = |name: &str,
+                       (md5, md5ext, ext): (String, String, String),
+                       res: u32,
+                       cx: u32,
+                       cy: u32| {
+            serde_json::json!({"name": name, "assetId": md5, "md5ext": md5ext, "dataFormat": ext,
+                "bitmapResolution": res, "rotationCenterX": cx, "rotationCenterY": cy, "tags": []})
+        };
+        let sound = |name: &str, (md5, md5ext, ext): (String, String, String), samples: u32| {
+            serde_json::json!({"name": name, "assetId": md5, "md5ext": md5ext, "dataFormat": ext,
+                "tags": [], "rate": 22050, "sampleCount": samples})
+        };
+        let circle = |fill: &str| format!(r#"<circle cx="40" cy="36" r="28" fill="{fill}"/>"#);
+        let square = |fill: &str| {
+            format!(r#"<rect x="12" y="8" width="56" height="56" rx="8" fill="{fill}"/>"#)
+        };
+        let cat_a = costume(
+            "cat-a",
+            file(picture_svg(80, 80, &circle("#f08c00"), "cat a"), "svg"),
+            1,
+            40,
+            40,
+        );
+        let cat_b = costume(
+            "cat-b",
+            file(picture_svg(80, 80, &square("#f08c00"), "cat b"), "svg"),
+            1,
+            40,
+            40,
+        );
+        let ball = costume(
+            "ball",
+            file(picture_svg(80, 80, &circle("#1c7ed6"), "ball"), "svg"),
+            1,
+            40,
+            40,
+        );
+        let block = costume(
+            "block",
+            file(solid_png(128, 128, [0x2f, 0x9e, 0x44]), "png"),
+            2,
+            64,
+            64,
+        );
+        let robot_a = costume(
+            "robot-a",
+            file(picture_svg(80, 80, &square("#e03131"), "robot a"), "svg"),
+            1,
+            40,
+            40,
+        );
+        let robot_b = costume(
+            "robot-b",
+            file(picture_svg(80, 80, &circle("#e03131"), "robot b"), "svg"),
+            1,
+            40,
+            40,
+        );
+        let meow = sound("Meow", file(square_wav(4410, 25), "wav"), 4410);
+        let pop = sound("Pop", file(square_wav(2205, 10), "wav"), 2205);
+        let sky = costume(
+            "Blue Sky",
+            file(
+                picture_svg(
+                    480,
+                    360,
+                    r##"<rect width="480" height="360" fill="#a5d8ff"/>"##,
+                    "sky",
+                ),
+                "svg",
+            ),
+            1,
+            240,
+            180,
+        );
+        let field = costume(
+            "Green Field",
+            file(solid_png(960, 720, [0xb2, 0xf2, 0xbb]), "png"),
+            2,
+            480,
+            360,
+        );
+        let sprite = |name: &str, costumes: Vec<&Value>, sounds: Vec<&Value>| {
+            serde_json::json!({"name": name, "tags": [], "isStage": false, "costumes": costumes,
+                "sounds": sounds, "variables": {}, "blocks": {}})
+        };
+        let catalogues = vec![
+            (
+                "costumes",
+                serde_json::json!([&cat_a, &cat_b, &ball, &block, &robot_a, &robot_b]),
+            ),
+            (
+                "sprites",
+                serde_json::json!([
+                    sprite(Self::PICKED, vec![&cat_a, &cat_b], vec![&meow]),
+                    sprite("Blue Ball", vec![&ball], vec![&pop]),
+                    sprite("Green Block", vec![&block], vec![&pop]),
+                    sprite("Red Robot", vec![&robot_a, &robot_b], vec![]),
+                ]),
+            ),
+            ("backdrops", serde_json::json!([&sky, &field])),
+            ("sounds", serde_json::json!([&meow, &pop])),
+        ];
+        TestLibrary { files, catalogues }
+    }
+
+    fn sprite_count(&self) -> usize {
+        self.catalogues[1].1.as_array().unwrap().len()
+    }
+
+    /// The md5ext of each costume of the picked sprite, in order.
+    fn picked_costumes(&self) -> Vec<String> {
+        self.catalogues[1].1[0]["costumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["md5ext"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The editor folder in `dir` (see the section's comment).
+    fn editor_dir(&self, real: &Path, dir: &Path) {
+        const BUNDLE: &str = "scratch-gui-standalone.js";
+        std::fs::create_dir_all(dir.join("libraries")).unwrap();
+        for entry in std::fs::read_dir(real).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // The bundle's precompressed copies would serve the real catalogues.
+            if name == "libraries" || name.starts_with(BUNDLE) && !name.ends_with(".txt") {
+                continue;
+            }
+            std::os::unix::fs::symlink(entry.path(), dir.join(&name)).unwrap();
+        }
+        let mut real_catalogues = Vec::new();
+        let mut small = Vec::new();
+        for (name, catalogue) in &self.catalogues {
+            let file = format!("{name}.json");
+            let text = std::fs::read_to_string(real.join("libraries").join(&file)).unwrap();
+            real_catalogues.push(serde_json::from_str::<Value>(&text).unwrap());
+            small.push(catalogue.clone());
+            std::fs::write(dir.join("libraries").join(&file), catalogue.to_string()).unwrap();
+        }
+        let bundle = std::fs::read_to_string(real.join(BUNDLE)).unwrap();
+        let bundle = replace_catalogues(&bundle, &real_catalogues, &small);
+        std::fs::write(dir.join(BUNDLE), bundle).unwrap();
+    }
+}
+
+/// The bundle holds each catalogue as `JSON.parse('<JSON>')` (webpack's
+/// form for large JSON modules, with `\` and `'` escaped). Each literal that
+/// parses to one of `real` is replaced by the matching one of `small`;
+/// panics unless every catalogue was found, so that a bundle built another
+/// way fails the test instead of testing the real library.
+fn replace_catalogues(bundle: &str, real: &[Value], small: &[Value]) -> String {
+    const OPEN: &str = "JSON.parse('";
+    let mut out = String::with_capacity(bundle.len());
+    let mut rest = bundle;
+    let mut replaced = vec![false; real.len()];
+    while let Some(at) = rest.find(OPEN) {
+        let start = at + OPEN.len();
+        out.push_str(&rest[..start]);
+        let (text, len) = js_string(&rest[start..]);
+        let parsed = text
+            .starts_with('[')
+            .then(|| serde_json::from_str::<Value>(&text).ok())
+            .flatten();
+        match parsed.and_then(|v| real.iter().position(|c| *c == v)) {
+            Some(i) => {
+                out.push_str(
+                    &small[i]
+                        .to_string()
+                        .replace('\\', "\\\\")
+                        .replace('\'', "\\'"),
+                );
+                replaced[i] = true;
+            }
+            None => out.push_str(&rest[start..start + len]),
+        }
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    assert!(
+        replaced.iter().all(|r| *r),
+        "the bundle does not hold every catalogue as JSON.parse('…'): {replaced:?}"
+    );
+    out
+}
+
+/// The text of a single-quoted JavaScript string that starts at `s` (after
+/// the opening quote), and the length of its source up to the closing quote.
+fn js_string(s: &str) -> (String, usize) {
+    let mut text = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\'' => return (text, i),
+            '\\' => match chars.next() {
+                Some((_, e @ ('\\' | '\'' | '"'))) => text.push(e),
+                Some((_, other)) => {
+                    text.push('\\');
+                    text.push(other);
+                }
+                None => break,
+            },
+            c => text.push(c),
+        }
+    }
+    panic!("an unterminated JSON.parse string in the bundle")
+}
+
+/// Ada's project on a server with the test's editor, for the library test.
+fn library_server(db: &TestDb, dir: &Path) -> TestServer {
+    TestServer::spawn(
+        db,
+        &ServerOptions::default()
+            .with("CUBBY_EDITOR_DIR", dir.display())
+            .with("CUBBY_AUTOSAVE_SECONDS", 3600),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_fetched_from_a_fake_cdn_fills_choose_a_sprite_in_a_real_browser() {
+    let Some((editor, chromium)) = requirements_or_skip() else {
+        return;
+    };
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let lib = TestLibrary::new();
+    let dir = db.scratch().join("editor-with-test-library");
+    lib.editor_dir(&editor, &dir);
+
+    // Without the library: the banner, and the page knows it.
+    let server = library_server(&db, &dir);
+    let api = Client::new(&server.base_url);
+    let ada = api.login("ada", "student", &[("7b", "Class 7B")]).await;
+    let id = project_with_assets(&api, &ada.token, "Zoo", "Keeper").await;
+    let stdout = run_scenario(
+        "library.mjs",
+        &chromium,
+        &server.base_url,
+        &ada.token,
+        &["banner", &id.to_string()],
+    );
+    let banner = printed(&stdout, "BANNER=");
+    let total = lib.files.len();
+    assert!(
+        banner.contains(&format!("(0 of {total} files stored)"))
+            && banner.contains("cubby library fetch"),
+        "{banner}"
+    );
+    drop(server);
+
+    // `cubby library fetch` from the fake CDN stores every file.
+    let cdn = crate::library::FakeCdn::start(
+        lib.files
+            .iter()
+            .map(|(name, bytes)| (name.clone(), crate::library::Serve::Bytes(bytes.clone())))
+            .collect(),
+    );
+    let out = crate::library::library_cmd(&db, &dir, &["fetch", "--from", &cdn.template()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        crate::library::summary(&out),
+        format!("library: fetched {total}, already present 0, failed 0 (missing 0, md5 mismatch 0, other 0)")
+    );
+
+    // A new server (the banner's count is kept for a while): no banner;
+    // every tile's picture loads; the picked sprite is saved with its
+    // costumes and is there after a reload.
+    let server = library_server(&db, &dir);
+    let api = Client::new(&server.base_url);
+    let screenshot = browser_dir().join("library-screenshot.png");
+    let stdout = run_scenario(
+        "library.mjs",
+        &chromium,
+        &server.base_url,
+        &ada.token,
+        &[
+            "pick",
+            &id.to_string(),
+            TestLibrary::PICKED,
+            &lib.sprite_count().to_string(),
+            &TestLibrary::PICKED_COSTUMES.join(","),
+            screenshot.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        printed(&stdout, "TILES_LOADED="),
+        lib.sprite_count().to_string()
+    );
+    let (status, body) = api
+        .get(&format!("/api/v1/projects/{id}/body"), Some(&ada.token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let picked: Vec<&Value> = body["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["name"] == TestLibrary::PICKED)
+        .collect();
+    assert_eq!(picked.len(), 1, "{body}");
+    let costumes: Vec<String> = picked[0]["costumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["md5ext"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(costumes, lib.picked_costumes(), "{body}");
+    assert_eq!(picked[0]["sounds"][0]["name"], "Meow", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_editor_page_renames_autosaves_retries_and_remixes_in_a_real_browser() {
+    let Some((editor, chromium)) = requirements_or_skip() else {
+        return;
+    };
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    // Two seconds between autosaves, so the test sees several.
+    let server = TestServer::spawn(
+        &db,
+        &ServerOptions::default()
+            .with("CUBBY_EDITOR_DIR", editor.display())
+            .with("CUBBY_AUTOSAVE_SECONDS", 2),
+    );
+    let api = Client::new(&server.base_url);
+    let ada = api.login("ada", "student", &[("7b", "Class 7B")]).await;
+    let teacher = api.login("ms-lee", "teacher", &[("7b", "Class 7B")]).await;
+    let id = project_with_assets(&api, &ada.token, "Space Game", "Cat").await;
+
+    // Ada's own project: her title in the field, no Remix; a rename is
+    // saved; a change is saved with no click, and again after a failed save.
+    let stdout = run_scenario(
+        "library.mjs",
+        &chromium,
+        &server.base_url,
+        &ada.token,
+        &[
+            "own",
+            &id.to_string(),
+            "Space Game",
+            "Moon Race",
+            "Astronaut",
+            "2000",
+        ],
+    );
+    let burst: i64 = printed(&stdout, "BURST_SAVES=").parse().unwrap();
+    let (status, project) = api
+        .get(&format!("/api/v1/projects/{id}"), Some(&ada.token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(project["title"], "Moon Race", "{project}");
+    assert_eq!(
+        sprite_names(&api, &ada.token, &format!("/api/v1/projects/{id}/body")).await,
+        ["Astronaut"]
+    );
+    // Version 2 is the rename (the body unchanged), version 3 the autosave
+    // after the failed attempt (which stored nothing), version 4 the save on
+    // leaving, then one version per save of the burst of changes.
+    assert_eq!(project["version"], 4 + burst, "{project}");
+    assert_eq!(
+        sprite_names(
+            &api,
+            &ada.token,
+            &format!("/api/v1/projects/{id}/versions/3/body")
+        )
+        .await,
+        ["Astronaut (draft)"]
+    );
+    assert_eq!(
+        sprite_names(
+            &api,
+            &ada.token,
+            &format!("/api/v1/projects/{id}/versions/2/body")
+        )
+        .await,
+        ["Cat"]
+    );
+
+    // The teacher opens it: someone else's project, so Remix, and the remix
+    // is the teacher's own copy with the project as its parent.
+    let stdout = run_scenario(
+        "library.mjs",
+        &chromium,
+        &server.base_url,
+        &teacher.token,
+        &["remix", &id.to_string()],
+    );
+    let remix: i64 = printed(&stdout, "REMIX_ID=").parse().unwrap();
+    let (status, made) = api
+        .get(&format!("/api/v1/projects/{remix}"), Some(&teacher.token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(made["parent_id"], id, "{made}");
+    assert_ne!(made["owner_id"], project["owner_id"], "{made}");
+    assert_eq!(made["title"], "Moon Race remix", "{made}");
+    // The original is untouched.
+    let (_, after) = api
+        .get(&format!("/api/v1/projects/{id}"), Some(&ada.token))
+        .await;
+    assert_eq!(after["version"], 4 + burst, "{after}");
 }

@@ -26,7 +26,7 @@ crate::on_backends!(
 
 /// How the fake CDN answers for one file.
 #[derive(Clone, Debug)]
-enum Serve {
+pub(crate) enum Serve {
     Bytes(Vec<u8>),
     /// The bytes, after a pause.
     Slow(Vec<u8>, Duration),
@@ -36,15 +36,15 @@ enum Serve {
 }
 
 /// A tiny HTTP/1.1 server: `GET /<md5ext>` answered from `files`, every
-/// request counted in `hits`.
-struct FakeCdn {
+/// request counted in `hits` (also the browser test's CDN, `browser.rs`).
+pub(crate) struct FakeCdn {
     port: u16,
     files: Arc<Mutex<HashMap<String, Serve>>>,
     hits: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl FakeCdn {
-    fn start(files: HashMap<String, Serve>) -> FakeCdn {
+    pub(crate) fn start(files: HashMap<String, Serve>) -> FakeCdn {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let files = Arc::new(Mutex::new(files));
@@ -61,7 +61,7 @@ impl FakeCdn {
         FakeCdn { port, files, hits }
     }
 
-    fn template(&self) -> String {
+    pub(crate) fn template(&self) -> String {
         format!("http://127.0.0.1:{}/{{md5ext}}", self.port)
     }
 
@@ -198,8 +198,8 @@ impl Library {
 }
 
 /// `cubby library ARGS` with the fake editor (and no proxy between it and
-/// the fake CDN).
-fn library_cmd(db: &TestDb, editor: &Path, args: &[&str]) -> Output {
+/// the fake CDN). The browser test of the library uses it too.
+pub(crate) fn library_cmd(db: &TestDb, editor: &Path, args: &[&str]) -> Output {
     let mut cmd = cubby_command(db);
     for var in [
         "HTTP_PROXY",
@@ -227,7 +227,7 @@ fn stderr(out: &Output) -> String {
 }
 
 /// The summary line (`library: fetched …` / `library: imported …`).
-fn summary(out: &Output) -> String {
+pub(crate) fn summary(out: &Output) -> String {
     stdout(out)
         .lines()
         .find(|l| l.contains("already present"))

@@ -319,3 +319,82 @@ async fn the_stylesheet_is_its_own_cacheable_resource_linked_from_every_page() {
     assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(post.headers()["allow"], "GET, HEAD");
 }
+
+/// The `window.CUBBY` object of an editor page, parsed.
+fn editor_config(html: &str) -> serde_json::Value {
+    let start = html.find("window.CUBBY = ").expect("the config") + "window.CUBBY = ".len();
+    let end = start + html[start..].find(";</script>").expect("the config's end");
+    serde_json::from_str(&html[start..end]).unwrap()
+}
+
+/// The editor page tells its script whose project it is (only the owner
+/// saves; others get Remix) and the autosave interval, and shows the strip
+/// with the way home and the status element.
+#[tokio::test]
+async fn the_editor_page_knows_the_owner_and_the_autosave_interval() {
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let dir = fake_editor(&db);
+    let server = TestServer::spawn(
+        &db,
+        &ServerOptions::default()
+            .with("CUBBY_EDITOR_DIR", dir.display())
+            .with("CUBBY_AUTOSAVE_SECONDS", 7),
+    );
+    let api = Client::new(&server.base_url);
+    let ada = tests::projects::User::login(&api, "ada", "student", &[("7b", "Class 7B")]).await;
+    let teacher = api.login("ms-lee", "teacher", &[("7b", "Class 7B")]).await;
+    let id = ada
+        .create_ok("Zoo <b>", &serde_json::json!({"targets": []}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let http = no_redirects();
+    let page = |token: String, query: String| {
+        let (http, server) = (&http, &server);
+        async move {
+            let resp = http
+                .get(server.url(&format!("/editor{query}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.text().await.unwrap()
+        }
+    };
+
+    let html = page(ada.token.clone(), format!("?project={id}")).await;
+    let cfg = editor_config(&html);
+    assert_eq!(cfg["own"], true, "{cfg}");
+    assert_eq!(cfg["ownerId"], ada.id, "{cfg}");
+    assert_eq!(cfg["autosaveMs"], 7000, "{cfg}");
+    assert_eq!(cfg["title"], "Zoo <b>", "{cfg}");
+    assert!(
+        !html.contains("Zoo <b>"),
+        "the title is escaped in the script"
+    );
+    assert!(html.contains(r#"<a id="cubby-home" href="/">"#), "{html}");
+    assert!(
+        html.contains(r#"id="cubby-save-status" role="status" aria-live="polite""#),
+        "{html}"
+    );
+    assert!(!html.contains(r#"id="cubby-owner""#), "{html}");
+
+    // The teacher may read it but does not own it.
+    let html = page(teacher.token.clone(), format!("?project={id}")).await;
+    let cfg = editor_config(&html);
+    assert_eq!(
+        (cfg["own"].clone(), cfg["ownerId"].clone()),
+        (false.into(), ada.id.into()),
+        "{cfg}"
+    );
+    assert!(html.contains(r#"id="cubby-owner""#), "{html}");
+
+    // A new project is the viewer's own.
+    let cfg = editor_config(&page(teacher.token.clone(), String::new()).await);
+    assert_eq!(
+        (cfg["own"].clone(), cfg["ownerId"].clone()),
+        (true.into(), serde_json::Value::Null),
+        "{cfg}"
+    );
+}

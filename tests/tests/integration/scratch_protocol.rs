@@ -23,6 +23,7 @@ on_backends!(
     the_editor_copies_and_remixes_with_the_original_as_parent,
     the_editor_saves_on_top_of_the_latest_version_and_loses_nothing,
     editor_saves_with_a_version_or_if_match_are_conditional,
+    an_editor_save_may_carry_a_new_title,
     every_editor_body_comes_with_its_version_in_etag,
     only_the_owner_saves_from_the_editor,
     the_editor_uploads_assets_without_content_type_and_loads_them,
@@ -749,6 +750,61 @@ async fn the_editor_saves_on_top_of_the_latest_version_and_loses_nothing(db: Tes
     assert_eq!(p["title"], "Renamed");
     assert_eq!(ann.body(id).await.text(), body);
     expect_versions(&ann, id, ann.id, &bodies).await;
+}
+
+/// The editor page's rename: `PUT /projects/{id}?version=&title=` saves
+/// the body and the title in one version; a blank title leaves the title
+/// alone; a stale one changes neither; a bad one is 400 and saves nothing.
+async fn an_editor_save_may_carry_a_new_title(db: TestDb) {
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let ann = User::login(&api, "ann", "student", &[]).await;
+    let id = create_via_api(&ann, "Old name", BODY_1).await;
+    let put = |query: &str, body: &'static str| {
+        let target = format!("{id}?{query}");
+        let ann = &ann;
+        async move { save(ann, Auth::Cookie, &target, body).await }
+    };
+
+    expect_saved(
+        &put("title=Rocket%20Race&version=1", BODY_2).await,
+        id,
+        Some(2),
+    );
+    let p = ann.project(id).await.expect(StatusCode::OK);
+    assert_eq!(
+        (p["title"].as_str(), p["version"].as_i64()),
+        (Some("Rocket Race"), Some(2))
+    );
+    assert_eq!(ann.body(id).await.text(), BODY_2);
+
+    // Blank: the title stays.
+    expect_saved(&put("title=%20&version=2", BODY_1).await, id, Some(3));
+    let p = ann.project(id).await.expect(StatusCode::OK);
+    assert_eq!(
+        (p["title"].as_str(), p["version"].as_i64()),
+        (Some("Rocket Race"), Some(3))
+    );
+
+    // Stale: 409, neither title nor body changes.
+    let reply = put("title=Lost&version=1", BODY_2).await;
+    reply.expect_problem(StatusCode::CONFLICT, "version_conflict");
+    // Too long: 400, nothing saved.
+    let long = "x".repeat(201);
+    let reply = save(
+        &ann,
+        Auth::Cookie,
+        &format!("{id}?version=3&title={long}"),
+        BODY_2,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
+    let p = ann.project(id).await.expect(StatusCode::OK);
+    assert_eq!(
+        (p["title"].as_str(), p["version"].as_i64()),
+        (Some("Rocket Race"), Some(3))
+    );
+    assert_eq!(ann.body(id).await.text(), BODY_1);
 }
 
 async fn editor_saves_with_a_version_or_if_match_are_conditional(db: TestDb) {

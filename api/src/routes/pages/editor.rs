@@ -73,6 +73,15 @@ pub async fn editor(
         _ => None,
     };
     let library = state.library.status(&state.ctx).await;
+    // Only the owner saves (and so autosaves); anyone else who may read the
+    // project gets "Remix", a copy of their own. A new project is the
+    // viewer's own.
+    let own = match (&opened, query.project) {
+        _ if read_only.is_some() => false,
+        (Some(p), _) => p.owner_id == user.id,
+        (None, None) => true,
+        (None, Some(_)) => false,
+    };
     // Values go into a script as JSON, so nothing in them can end the script.
     let mut config = serde_json::json!({
         "libraryInstalled": library.is_none_or(|s| s.complete()),
@@ -80,6 +89,9 @@ pub async fn editor(
         "projectId": query.project.map(|id| id.to_string()).unwrap_or_else(|| "0".into()),
         "title": opened.as_ref().map(|p| p.title.clone()),
         "version": opened.as_ref().map(|p| p.version),
+        "ownerId": opened.as_ref().map(|p| p.owner_id),
+        "own": own,
+        "autosaveMs": u64::from(state.config.autosave_seconds) * 1000,
     });
     if let Some(r) = &read_only {
         r.configure(&mut config);
@@ -95,7 +107,9 @@ pub async fn editor(
             }
             body {
                 (super::library::banner(library))
-                @if let Some(r) = &read_only { (r.banner()) }
+                // A submission opened read-only has its own banner (with the
+                // way back); the strip's save status would only mislead.
+                @if let Some(r) = &read_only { (r.banner()) } @else { (strip(own)) }
                 div id="app" {}
                 script { (PreEscaped(format!("window.CUBBY = {config};"))) }
                 script src="/scratch-gui-standalone.js" {}
@@ -109,16 +123,40 @@ pub async fn editor(
         .body(markup.into_string()))
 }
 
+/// The strip above the editor: the way back to the home page, whose
+/// project this is, and the save status the script keeps up to date
+/// (`aria-live`, so a screen reader hears "Saved" without losing focus).
+fn strip(own: bool) -> maud::Markup {
+    html! {
+        nav id="cubby-strip" aria-label="cubby" {
+            a id="cubby-home" href="/" { "← My projects" }
+            @if !own {
+                span id="cubby-owner" {
+                    "Someone else's project: changes are not saved here. "
+                    "Use Remix to make your own copy."
+                }
+            }
+            span id="cubby-save-status" role="status" aria-live="polite" {}
+        }
+    }
+}
+
 /// Mounts the GUI with a custom `GUIStorage` (docs/SCRATCH.md): projects, assets and the backpack on cubby's own routes,
 /// authenticated by the session cookie (same origin), and library
 /// thumbnails from the local asset host, so no request leaves for the
 /// public Scratch servers.
 const EDITOR_SCRIPT: &str = include_str!("editor.js");
 
-/// The editor fills the window; the notice after a conflict copy takes a
-/// strip above it (in the flow, so it covers none of the editor's menus).
+/// The editor fills the window; the strip and the notice after a conflict
+/// copy sit above it (in the flow, so they cover none of the editor's menus).
 const EDITOR_STYLE: &str = "html,body{margin:0;height:100%}\
 body{display:flex;flex-direction:column;height:100vh}#app{flex:1 1 auto;min-height:0}\
 #cubby-conflict{flex:none;padding:.6em 1em;background:#fff3cd;color:#533f03;\
 border-bottom:1px solid #d9b44a;font:15px/1.4 sans-serif}\
-#cubby-conflict a{color:#0b57d0;font-weight:bold}#cubby-conflict button{margin-left:1em}";
+#cubby-conflict a{color:#0b57d0;font-weight:bold}#cubby-conflict button{margin-left:1em}\
+#cubby-strip{flex:none;display:flex;align-items:center;gap:1.2em;padding:.25em 1em;\
+background:#f2f5fa;color:#1f2937;border-bottom:1px solid #c9d3e3;font:14px/1.4 sans-serif}\
+#cubby-home{color:#0b57d0;font-weight:bold;text-decoration:none}#cubby-home:hover{text-decoration:underline}\
+#cubby-home:focus-visible{outline:2px solid #0b57d0;outline-offset:2px}\
+#cubby-owner{color:#533f03}#cubby-save-status{margin-left:auto;font-weight:bold}\
+#cubby-save-status[data-state=failed]{color:#b42318}#cubby-save-status[data-state=saved]{color:#067647}";
