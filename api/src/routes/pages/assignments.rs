@@ -240,25 +240,27 @@ pub(crate) async fn section(
         classes.push((g, cards));
     }
     Ok(html! {
-        h2 id="assignments" { "Assignments" }
-        @if let Some(msg) = query_message(req) { p.notice role="status" { (msg) } }
-        @for (g, cards) in &classes {
-            section.class-assignments {
-                h3 { (g.name) }
-                @if cards.is_empty() { p { "No assignments yet." } }
-                @if teacher {
-                    @if !cards.is_empty() {
-                        ul {
-                            @for (a, _) in cards {
-                                li { a href={ "/assignment/" (a.id) } { (a.title) } " · " (due_line(a)) }
+        section.panel.assignments aria-labelledby="assignments" {
+            h2 id="assignments" { "Assignments" }
+            @if let Some(msg) = query_message(req) { p.notice role="status" { (msg) } }
+            @for (g, cards) in &classes {
+                section.class-assignments {
+                    h3 { (g.name) }
+                    @if cards.is_empty() { p { "No assignments yet." } }
+                    @if teacher {
+                        @if !cards.is_empty() {
+                            ul {
+                                @for (a, _) in cards {
+                                    li { a href={ "/assignment/" (a.id) } { (a.title) } " · " (due_line(a)) }
+                                }
                             }
                         }
-                    }
-                    (new_form(g.id, &starters))
-                } @else {
-                    @for (a, mine) in cards {
-                        @let (project, latest) = mine.clone().unwrap_or((None, None));
-                        (student_card(a, project, latest.as_ref(), editor))
+                        (new_form(g.id, &starters))
+                    } @else {
+                        @for (a, mine) in cards {
+                            @let (project, latest) = mine.clone().unwrap_or((None, None));
+                            (student_card(a, project, latest.as_ref(), editor))
+                        }
                     }
                 }
             }
