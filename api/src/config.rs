@@ -121,6 +121,11 @@ pub struct Config {
     #[arg(long, env = "CUBBY_DB_SQLITE_DEDICATED_WRITER", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true, hide = true)]
     pub db_sqlite_dedicated_writer: bool,
 
+    /// SQLite: `false` turns the in-process writer queue off (writers wait
+    /// in SQLite's busy handler, as before it existed): for benchmarks only.
+    #[arg(long, env = "CUBBY_DB_SQLITE_WRITER_QUEUE", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true, hide = true)]
+    pub db_sqlite_writer_queue: bool,
+
     /// Milliseconds a transaction that keeps losing races is retried before
     /// the request answers 503 `busy`.
     #[arg(
@@ -371,6 +376,7 @@ impl Config {
             test_before_acquire: self.db_test_before_acquire,
             lock_timeout: Duration::from_millis(self.db_lock_timeout_ms.max(1)),
             sqlite_dedicated_writer: self.db_sqlite_dedicated_writer,
+            sqlite_writer_queue: self.db_sqlite_writer_queue,
         }
     }
 

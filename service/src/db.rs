@@ -34,6 +34,9 @@ pub struct PoolSettings {
     /// SQLite: write transactions on a pool of one connection of their
     /// own rather than on the shared pool.
     pub sqlite_dedicated_writer: bool,
+    /// SQLite: queue writers in the process (off only to measure what the
+    /// queue gains).
+    pub sqlite_writer_queue: bool,
 }
 
 impl Default for PoolSettings {
@@ -46,6 +49,7 @@ impl Default for PoolSettings {
             test_before_acquire: true,
             lock_timeout: Duration::from_secs(5),
             sqlite_dedicated_writer: false,
+            sqlite_writer_queue: true,
         }
     }
 }
@@ -105,6 +109,9 @@ pub async fn runner(
     policy: RetryPolicy,
     db: &DatabaseConnection,
 ) -> Result<Runner, DbErr> {
+    if !pool.sqlite_writer_queue {
+        return Ok(Runner::without_queue(policy));
+    }
     let runner = Runner::new(policy, db);
     if !(pool.sqlite_dedicated_writer && db.get_database_backend() == DbBackend::Sqlite) {
         return Ok(runner);

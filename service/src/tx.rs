@@ -126,6 +126,14 @@ impl Runner {
         Self { policy, queue }
     }
 
+    /// A runner with no writer queue, whatever the backend.
+    pub fn without_queue(policy: RetryPolicy) -> Self {
+        Self {
+            policy,
+            queue: None,
+        }
+    }
+
     /// Runs SQLite's write transactions on `writer` (a pool of one
     /// connection to the same file) instead of on the shared pool; no
     /// change on other backends.

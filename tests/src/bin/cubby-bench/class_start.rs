@@ -160,8 +160,8 @@ pub(crate) async fn setup(http: &Http, tag: &str, clients: usize) -> Result<Clas
 pub(crate) async fn run(https: &[Http], class: Arc<Class>, limits: Arc<Limits>) -> Stats {
     let mut total = Stats::default();
     let mut round = 0u64;
-    loop {
-        let assignment = match post_ok(
+    while tokio::time::Instant::now() < limits.deadline {
+        let made = post_ok(
             &https[0],
             &class.teacher,
             &format!("/api/v1/groups/{}/assignments", class.group_id),
@@ -172,11 +172,11 @@ pub(crate) async fn run(https: &[Http], class: Arc<Class>, limits: Arc<Limits>) 
             &[StatusCode::CREATED],
         )
         .await
-        .ok()
-        .and_then(|a| a["id"].as_i64())
-        {
-            Some(id) => id,
-            None => {
+        .and_then(|a| a["id"].as_i64().ok_or(format!("no id in {a}")));
+        let assignment = match made {
+            Ok(id) => id,
+            Err(e) => {
+                eprintln!("cubby-bench: class-start round {round}: {e}");
                 total.errors_other += 1;
                 break;
             }
