@@ -15,8 +15,8 @@
 //! * Unique violations are *not* retried here: each caller decides what a
 //!   duplicate means (dedup, next slug suffix, idempotent replay).
 //! * On SQLite, the writers of one process queue for their turn in this
-//!   process ([`WriteQueue`]) before `BEGIN IMMEDIATE`: SQLite's busy handler
-//!   sleeps (up to 100 ms at a time) instead of waking a waiter when the
+//!   process (the [`Runner`]'s write queue) before `BEGIN IMMEDIATE`:
+//!   SQLite's busy handler sleeps (up to 100 ms at a time) instead of waking a waiter when the
 //!   lock frees, so concurrent writers waiting there collapse throughput. A
 //!   FIFO async lock wakes the next writer at once, and serves them in
 //!   arrival order. Reads take no turn (WAL lets them run beside the
