@@ -96,7 +96,7 @@ pub async fn open_ctx(config: &Config) -> Result<service::Ctx, StartError> {
         .await
         .map_err(StartError::Database)?;
     Ok(service::Ctx {
-        db,
+        db: service::db::Db::new(db, config.retry_policy()),
         blobs,
         retry,
         settings: config.service_settings(),

@@ -103,7 +103,7 @@ pub struct Config {
     pub db_max_lifetime_secs: u64,
 
     /// Ping a pooled connection before using it (like `pool_pre_ping`).
-    #[arg(long, env = "CUBBY_DB_TEST_BEFORE_ACQUIRE", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    #[arg(long, env = "CUBBY_DB_TEST_BEFORE_ACQUIRE", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
     pub db_test_before_acquire: bool,
 
     /// Milliseconds one statement waits for a row lock (SQLite: the write

@@ -71,7 +71,15 @@ fn describe_metrics() {
     );
     metrics::describe_counter!(
         "cubby_tx_conflicts_total",
-        "Retryable database conflicts (serialization, deadlock, lock timeout, busy)"
+        "Retryable database failures (serialization, deadlock, lock timeout, busy, session ended, disconnected)"
+    );
+    metrics::describe_counter!(
+        "cubby_tx_commit_unknown_total",
+        "Transactions whose connection failed at COMMIT, so not retried (answered 503 busy)"
+    );
+    metrics::describe_counter!(
+        "cubby_db_read_retries_total",
+        "Reads run again on another connection after a lost connection (session ended, disconnected)"
     );
     metrics::describe_counter!(
         "cubby_tx_giveups_total",
@@ -86,6 +94,9 @@ fn describe_metrics() {
     for op in service::tx::OPERATIONS {
         metrics::counter!("cubby_tx_retries_total", "op" => *op).absolute(0);
         metrics::counter!("cubby_tx_giveups_total", "op" => *op).absolute(0);
+    }
+    for kind in service::db::READ_RETRY_KINDS {
+        metrics::counter!("cubby_db_read_retries_total", "kind" => kind.label()).absolute(0);
     }
 }
 

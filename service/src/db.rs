@@ -11,6 +11,8 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 
 pub mod migrate_lock;
+mod reads;
+pub use reads::{Db, READ_RETRY_KINDS};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::sqlx::{AssertSqlSafe, Executor};
 pub use sea_orm::DbErr;
@@ -27,6 +29,8 @@ pub struct PoolSettings {
     /// Connections are closed and replaced after this age (like `pool_recycle`).
     pub max_lifetime: Duration,
     /// Ping a pooled connection before handing it out (like `pool_pre_ping`).
+    /// Off by default: a dead connection fails its first statement instead,
+    /// which [`crate::tx::run`] and [`Db`] retry on a fresh one.
     pub test_before_acquire: bool,
     /// How long one statement waits for a row lock (or SQLite's write lock)
     /// before the database reports a retryable error.
@@ -46,7 +50,7 @@ impl Default for PoolSettings {
             acquire_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(600),
             max_lifetime: Duration::from_secs(3600),
-            test_before_acquire: true,
+            test_before_acquire: false,
             lock_timeout: Duration::from_secs(5),
             sqlite_dedicated_writer: false,
             sqlite_writer_queue: true,

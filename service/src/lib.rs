@@ -34,7 +34,8 @@ use std::time::Duration;
 /// What every service call needs: the pool and the settings that shape the rules.
 #[derive(Clone, Debug)]
 pub struct Ctx {
-    pub db: DatabaseConnection,
+    /// The pool; reads through it survive a database restart ([`db::Db`]).
+    pub db: db::Db,
     pub blobs: blob::Blobs,
     /// How writes run: the retry policy and SQLite's writer queue.
     pub retry: tx::Runner,

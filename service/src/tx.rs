@@ -12,6 +12,13 @@
 //!   transaction after a capped, jittered exponential backoff, until the time
 //!   budget is spent; then the caller gets [`Error::Busy`] (503 + Retry-After).
 //!   Nothing of a rolled-back attempt stays written (G13).
+//! * A connection that died (the database restarted, the network dropped)
+//!   is retried the same way, on a fresh connection: the pool does not ping
+//!   a connection before handing it out, so a dead one shows itself by
+//!   failing its first statement, and the pool drops it when it comes back.
+//!   Nothing was committed on a connection that fails before `COMMIT`. At
+//!   `COMMIT` itself an I/O error leaves the outcome unknown, so that is
+//!   never retried (see [`Conflict::retryable_at_commit`]).
 //! * Unique violations are *not* retried here: each caller decides what a
 //!   duplicate means (dedup, next slug suffix, idempotent replay).
 //! * On SQLite, the writers of one process queue for their turn in this
@@ -99,7 +106,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// Full jitter: a random delay in `[0, min(max, base * 2^attempt)]`, at least 1 ms.
-    fn backoff(&self, attempt: u32) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let ceiling = self
             .base_delay
             .saturating_mul(1u32 << attempt.min(16))
@@ -159,13 +166,19 @@ struct WriteQueue {
     writer: Option<DatabaseConnection>,
 }
 
-/// The kinds of conflict a database reports that a fresh attempt can win.
+/// The failures a fresh attempt can get past: the conflicts a database
+/// reports for a race, and a connection that died.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Conflict {
     Serialization,
     Deadlock,
     LockTimeout,
     Busy,
+    /// The server ended the session itself, saying so (shutdown, restart,
+    /// connection killed): PostgreSQL 57P01–57P03, MariaDB 1053 and 1927.
+    SessionEnded,
+    /// The connection broke under us: an I/O error or a network error.
+    Disconnected,
 }
 
 impl Conflict {
@@ -175,11 +188,41 @@ impl Conflict {
             Conflict::Deadlock => "deadlock",
             Conflict::LockTimeout => "lock_timeout",
             Conflict::Busy => "busy",
+            Conflict::SessionEnded => "session_ended",
+            Conflict::Disconnected => "disconnected",
+        }
+    }
+
+    /// A dead connection rather than a race.
+    pub fn is_lost_connection(self) -> bool {
+        matches!(self, Conflict::SessionEnded | Conflict::Disconnected)
+    }
+
+    /// May a transaction whose `COMMIT` failed this way run again? Only if
+    /// the failure proves the commit did not happen:
+    ///
+    /// * a race reported at `COMMIT` rolled the transaction back;
+    /// * PostgreSQL ends a session only where it checks for interrupts: a
+    ///   backend told to stop while waiting for the next command stops
+    ///   before reading it, and one committing holds interrupts until its
+    ///   reply is queued, so "terminating connection" as the answer to
+    ///   `COMMIT` means the commit never ran;
+    /// * a broken connection, or MariaDB's shutdown message (which it may
+    ///   send in place of the reply to a statement that did run), leaves the
+    ///   outcome unknown: retrying could write twice, so the caller gets an
+    ///   error instead.
+    pub fn retryable_at_commit(self, backend: DbBackend) -> bool {
+        match self {
+            Conflict::Serialization | Conflict::Deadlock | Conflict::LockTimeout => true,
+            Conflict::Busy => true,
+            Conflict::SessionEnded => backend == DbBackend::Postgres,
+            Conflict::Disconnected => false,
         }
     }
 }
 
-/// Is this database error a race that a retry can win?
+/// Is this database error one that a fresh attempt can get past (a race,
+/// or a dead connection)?
 pub fn classify(err: &DbErr) -> Option<Conflict> {
     let (DbErr::Exec(RuntimeErr::SqlxError(e))
     | DbErr::Query(RuntimeErr::SqlxError(e))
@@ -187,8 +230,10 @@ pub fn classify(err: &DbErr) -> Option<Conflict> {
     else {
         return None;
     };
-    let sqlx::Error::Database(db_err) = e.as_ref() else {
-        return None;
+    let db_err = match e.as_ref() {
+        sqlx::Error::Database(db_err) => db_err,
+        sqlx::Error::Io(_) => return Some(Conflict::Disconnected),
+        _ => return None,
     };
     if let Some(mysql) = db_err.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
         return mysql_conflict(mysql.number());
@@ -209,22 +254,30 @@ pub fn classify(err: &DbErr) -> Option<Conflict> {
     None
 }
 
-/// MariaDB error numbers: 1213 deadlock, 1205 lock wait timeout.
+/// MariaDB error numbers: 1213 deadlock, 1205 lock wait timeout; 1053
+/// server shutdown, 1927 connection killed; 1152 aborted connection and
+/// 1158–1161 network read/write errors.
 fn mysql_conflict(number: u16) -> Option<Conflict> {
     match number {
         1213 => Some(Conflict::Deadlock),
         1205 => Some(Conflict::LockTimeout),
+        1053 | 1927 => Some(Conflict::SessionEnded),
+        1152 | 1158..=1161 => Some(Conflict::Disconnected),
         _ => None,
     }
 }
 
 /// PostgreSQL SQLSTATEs: 40001 serialization failure, 40P01 deadlock,
-/// 55P03 lock not available (our `lock_timeout`).
+/// 55P03 lock not available (our `lock_timeout`); 57P01 admin shutdown,
+/// 57P02 crash shutdown, 57P03 cannot connect now; class 08, connection
+/// exceptions.
 fn postgres_conflict(sqlstate: &str) -> Option<Conflict> {
     match sqlstate {
         "40001" => Some(Conflict::Serialization),
         "40P01" => Some(Conflict::Deadlock),
         "55P03" => Some(Conflict::LockTimeout),
+        "57P01" | "57P02" | "57P03" => Some(Conflict::SessionEnded),
+        s if s.starts_with("08") => Some(Conflict::Disconnected),
         _ => None,
     }
 }
@@ -278,7 +331,8 @@ where
 {
     let policy = &runner.policy;
     let started = Instant::now();
-    let opts = options(db.get_database_backend(), kind);
+    let backend = db.get_database_backend();
+    let opts = options(backend, kind);
     let mut attempt: u32 = 0;
     loop {
         let outcome = match runner.queue.as_deref() {
@@ -293,9 +347,9 @@ where
             }
             None => attempt_once(db, opts, &mut body).await,
         };
-        let err = match outcome {
+        let Failure { err, at_commit } = match outcome {
             Ok(value) => return Ok(value),
-            Err(err) => err,
+            Err(failure) => failure,
         };
         let conflict = match &err {
             Error::Db(db_err) => classify(db_err),
@@ -304,6 +358,16 @@ where
         let Some(conflict) = conflict else {
             return Err(err);
         };
+        if at_commit && !conflict.retryable_at_commit(backend) {
+            metrics::counter!("cubby_tx_commit_unknown_total", "op" => op).increment(1);
+            tracing::warn!(
+                tx.op = op,
+                tx.conflict = conflict.label(),
+                error = %err,
+                "the connection failed at COMMIT: the outcome is unknown, so not retried"
+            );
+            return Err(Error::Busy);
+        }
         metrics::counter!("cubby_tx_conflicts_total", "op" => op, "kind" => conflict.label())
             .increment(1);
         let delay = policy.backoff(attempt);
@@ -329,27 +393,49 @@ where
     }
 }
 
+/// Why an attempt failed, and whether at `COMMIT` (where a lost connection
+/// leaves the outcome unknown) or before it (where nothing was committed).
+struct Failure {
+    err: Error,
+    at_commit: bool,
+}
+
+impl Failure {
+    fn before_commit(err: impl Into<Error>) -> Self {
+        Self {
+            err: err.into(),
+            at_commit: false,
+        }
+    }
+}
+
 async fn attempt_once<T, F>(
     db: &DatabaseConnection,
     opts: TransactionOptions,
     body: &mut F,
-) -> Result<T>
+) -> Result<T, Failure>
 where
     F: AsyncFnMut(&DatabaseTransaction) -> Result<T>,
 {
-    let txn = db.begin_with_options(opts).await?;
+    let txn = db
+        .begin_with_options(opts)
+        .await
+        .map_err(Failure::before_commit)?;
     match body(&txn).await {
-        Ok(value) => {
-            txn.commit().await?;
-            Ok(value)
-        }
+        Ok(value) => match txn.commit().await {
+            Ok(()) => Ok(value),
+            Err(err) => Err(Failure {
+                err: err.into(),
+                at_commit: true,
+            }),
+        },
         Err(err) => {
             // A failed rollback only means the connection is gone; the
             // database discards the transaction either way.
             if let Err(rollback_err) = txn.rollback().await {
                 tracing::debug!(error = %rollback_err, "rollback failed");
             }
-            Err(err)
+            Err(Failure::before_commit(err))
         }
     }
 }
@@ -360,14 +446,18 @@ mod tests {
     use sea_orm::ConnectionTrait;
 
     #[test]
-    fn postgres_retries_serialization_deadlock_and_lock_timeout_only() {
+    fn postgres_retries_races_and_ended_sessions_only() {
         let cases = [
             ("40001", Some(Conflict::Serialization)),
             ("40P01", Some(Conflict::Deadlock)),
             ("55P03", Some(Conflict::LockTimeout)),
-            ("23505", None), // unique violation: the caller decides
-            ("23503", None), // foreign key
-            ("57014", None), // statement cancelled
+            ("57P01", Some(Conflict::SessionEnded)), // admin shutdown (restart)
+            ("57P02", Some(Conflict::SessionEnded)), // crash shutdown
+            ("57P03", Some(Conflict::SessionEnded)), // starting up
+            ("08006", Some(Conflict::Disconnected)), // connection failure
+            ("23505", None),                         // unique violation: the caller decides
+            ("23503", None),                         // foreign key
+            ("57014", None),                         // statement cancelled
             ("", None),
         ];
         for (code, want) in cases {
@@ -376,12 +466,16 @@ mod tests {
     }
 
     #[test]
-    fn mariadb_retries_deadlock_and_lock_wait_timeout_only() {
+    fn mariadb_retries_races_and_lost_connections_only() {
         for (number, want) in [
             (1213, Some(Conflict::Deadlock)),
             (1205, Some(Conflict::LockTimeout)),
-            (1062, None), // duplicate entry
-            (1452, None), // foreign key
+            (1053, Some(Conflict::SessionEnded)), // server shutdown
+            (1927, Some(Conflict::SessionEnded)), // connection killed
+            (1158, Some(Conflict::Disconnected)), // network read error
+            (1161, Some(Conflict::Disconnected)), // network write interrupted
+            (1062, None),                         // duplicate entry
+            (1452, None),                         // foreign key
             (0, None),
         ] {
             assert_eq!(mysql_conflict(number), want, "{number}");
@@ -408,6 +502,29 @@ mod tests {
     fn errors_that_are_not_the_database_s_are_not_retried() {
         assert_eq!(classify(&DbErr::Custom("boom".into())), None);
         assert_eq!(classify(&DbErr::RecordNotFound("x".into())), None);
+    }
+
+    #[test]
+    fn an_io_error_is_a_lost_connection() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let err = DbErr::Query(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Io(io))));
+        assert_eq!(classify(&err), Some(Conflict::Disconnected));
+        let protocol = sqlx::Error::Protocol("unexpected message".into());
+        let err = DbErr::Exec(RuntimeErr::SqlxError(Arc::new(protocol)));
+        assert_eq!(classify(&err), None);
+    }
+
+    #[test]
+    fn at_commit_only_a_failure_that_proves_no_commit_is_retried() {
+        use Conflict::*;
+        for backend in [DbBackend::Postgres, DbBackend::MySql, DbBackend::Sqlite] {
+            for race in [Serialization, Deadlock, LockTimeout, Busy] {
+                assert!(race.retryable_at_commit(backend), "{race:?} on {backend:?}");
+            }
+            assert!(!Disconnected.retryable_at_commit(backend), "{backend:?}");
+        }
+        assert!(SessionEnded.retryable_at_commit(DbBackend::Postgres));
+        assert!(!SessionEnded.retryable_at_commit(DbBackend::MySql));
     }
 
     /// SQLite writers of one process get their turn in the order they
