@@ -19,7 +19,9 @@
 # Needs valgrind (callgrind_control is part of it) and a release build:
 # `cargo build --release --bins`. Prints one line per scenario and writes
 # them to $OUT (default tests/bench/callgrind.tsv) as
-# `scenario backend ops ir_per_op commit`. KEEP=1 keeps the work directory
+# `scenario backend ops ir_per_op commit`. CUBBY_BIN and BENCH_BIN name other
+# binaries (an older build, for a before/after pair; COMMIT then labels it).
+# KEEP=1 keeps the work directory
 # (server logs, bench output, callgrind dumps for callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,14 +33,14 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --backend) backend="$2"; shift 2 ;;
     --ops) ops="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) scenarios+=("$1"); shift ;;
   esac
 done
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(hot-edit spread-edit read asset-dedup login-storm backpack)
 
-cubby=target/release/cubby
-bench=target/release/cubby-bench
+cubby="${CUBBY_BIN:-target/release/cubby}"
+bench="${BENCH_BIN:-target/release/cubby-bench}"
 for bin in "$cubby" "$bench"; do
   [ -x "$bin" ] || { echo "no $bin: run cargo build --release --bins" >&2; exit 2; }
 done
@@ -47,7 +49,7 @@ command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get ins
 pg_url="${CUBBY_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432}"
 mysql_url="${CUBBY_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
 out="${OUT:-tests/bench/callgrind.tsv}"
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+commit="${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 work="$(mktemp -d)"; [ -n "${KEEP:-}" ] && echo "work dir: $work" >&2
 server_pid=""
 trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
