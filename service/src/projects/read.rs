@@ -5,7 +5,9 @@ use entity::{project, project_share, project_version};
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::rows::{find_version, live, live_by_id, shares_of_many, to_project};
+use super::rows::{
+    find_version, live, live_by_id, live_with_current_version, shares_of_many, to_project,
+};
 use super::{Project, Scope, Version};
 use crate::access::access;
 use crate::auth::User;
@@ -45,10 +47,14 @@ pub async fn get(ctx: &Ctx, caller: &User, id: i64) -> Result<Project> {
 
 /// `GET /api/v1/projects/{id}/body`: the current body and its version.
 pub async fn body(ctx: &Ctx, caller: &User, id: i64) -> Result<(i32, Vec<u8>)> {
-    // A save may commit and prune between our reads; read again then.
+    // A save may commit and prune between our reads (this query and the
+    // file); read again then.
     for _ in 0..BODY_READ_ATTEMPTS {
-        let p = readable(ctx, caller, id).await?;
-        let Some(v) = find_version(&ctx.db, id, p.version).await? else {
+        let (p, current) = live_with_current_version(&ctx.db, id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        access(&ctx.db, caller, &p).await?.require_read()?;
+        let Some(v) = current else {
             continue;
         };
         match ctx.blobs.get(&v.body_file).await {

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{project, project_share, project_version};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, JoinType,
+    QueryFilter, QueryOrder, QuerySelect, RelationDef, Select,
 };
 
 use super::Project;
@@ -55,6 +56,29 @@ pub(super) fn live() -> Select<project::Entity> {
 /// The live project `id` (see [`live`]).
 pub(super) fn live_by_id(id: i64) -> Select<project::Entity> {
     live().filter(project::Column::Id.eq(id))
+}
+
+/// The live project `id` with the row of its current version (`None` when
+/// a save committed and pruned it between the two reads of another
+/// request): one query where a body read needed two.
+pub(super) async fn live_with_current_version(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<(project::Model, Option<project_version::Model>)>> {
+    let current_version: RelationDef = project::Entity::belongs_to(project_version::Entity)
+        .from(project::Column::Id)
+        .to(project_version::Column::ProjectId)
+        .on_condition(|project, version| {
+            Expr::col((project, project::Column::Version))
+                .equals((version, project_version::Column::Version))
+                .into_condition()
+        })
+        .into();
+    Ok(live_by_id(id)
+        .select_also(project_version::Entity)
+        .join(JoinType::LeftJoin, current_version)
+        .one(db)
+        .await?)
 }
 
 /// Every project in the trash.
