@@ -103,6 +103,7 @@ pub async fn open_ctx(config: &Config) -> Result<service::Ctx, StartError> {
         faults: service::Faults {
             fail_before_commit: config.test_fail_before_commit,
         },
+        uploads: Default::default(),
     })
 }
 

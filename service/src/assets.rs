@@ -13,6 +13,10 @@
 //! ([`crate::storage_quota`]); one that would go over the quota rolls its
 //! insert back and deletes its file. Dedup answers cost nothing.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use entity::asset;
 use futures_util::{Stream, StreamExt};
@@ -21,6 +25,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
 };
 use sha2::Sha256;
+use tokio::sync::watch;
 
 use crate::auth::User;
 use crate::blob::{delete_all, BlobWriter, ByteStream};
@@ -211,6 +216,13 @@ pub async fn store_unowned(ctx: &Ctx, name: &AssetName, bytes: Bytes) -> Result<
 
 /// Upload and library store alike: hash (and, for a new asset, write) the
 /// body, check its md5, insert or dedup the row; `owner` is charged (S8).
+///
+/// Uploads of the same new asset that arrive together in this process
+/// (a class adding the same costume) do not all write it: the first writes
+/// the file and inserts the row, the others wait for it (up to
+/// [`FOLLOW_WAIT`]) before reading their bodies, then find the row and only
+/// hash their bytes. Across processes the unique constraint still decides
+/// (G3); the wait only saves the files and transactions that would lose.
 async fn store<S>(
     ctx: &Ctx,
     owner: Option<i64>,
@@ -221,20 +233,31 @@ async fn store<S>(
 where
     S: Stream<Item = Result<Bytes>>,
 {
-    let existing = find(&ctx.db, name).await?;
+    let mut existing = find(&ctx.db, name).await?;
+    // Held until this upload is done: the others of the same name wait on it.
+    let mut _first = None;
+    if existing.is_none() {
+        match ctx.uploads.claim(name) {
+            Turn::First(first) => _first = Some(first),
+            Turn::Behind(first_done) => {
+                wait_for_first(first_done).await;
+                existing = find(&ctx.db, name).await?;
+            }
+        }
+    }
     // Only write a file when the asset is new; a re-upload is only hashed.
     let writer = match existing {
         Some(_) => None,
         None => Some(ctx.blobs.create().await?),
     };
-    let (md5, sha256, size, writer) = consume(body, writer, limit).await?;
-    if md5 != name.md5 {
+    let consumed = consume(body, writer, limit).await?;
+    if consumed.md5 != name.md5 {
         return Err(Error::invalid(
             Code::Md5Mismatch,
             "the md5 of the bytes is not the one in the name",
         ));
     }
-    let Some(writer) = writer else {
+    let Some((writer, sha256)) = consumed.written else {
         let row = existing.ok_or_else(|| Error::Internal("asset row vanished".into()))?;
         return Ok(to_asset(row, false));
     };
@@ -242,9 +265,71 @@ where
     let file = NewFile {
         key: &key,
         sha256: &sha256,
-        size,
+        size: consumed.size,
     };
     insert_or_dedup(ctx, owner, name, &file).await
+}
+
+/// How long an upload waits for another upload of the same new asset in
+/// this process before it writes the asset itself: long enough for a
+/// normal upload to finish, short enough that a slow sender holds nobody
+/// up for long.
+pub const FOLLOW_WAIT: Duration = Duration::from_secs(2);
+
+async fn wait_for_first(mut first_done: watch::Receiver<()>) {
+    // Nothing is ever sent: `changed` returns when the first upload drops
+    // its sender, i.e. when it is done, whatever its outcome.
+    let _ = tokio::time::timeout(FOLLOW_WAIT, first_done.changed()).await;
+}
+
+/// The new assets this process is writing now, by name: the registry behind
+/// [`store`]'s wait. One per process, shared by every [`Ctx`] clone.
+#[derive(Clone, Debug, Default)]
+pub struct UploadsInFlight(Arc<Mutex<HashMap<String, watch::Receiver<()>>>>);
+
+/// An upload's place among the uploads of the same asset.
+enum Turn {
+    /// Nobody here is writing it: this upload does, holding the turn.
+    First(FirstUpload),
+    /// Another upload is writing it; this one waits for that to end.
+    Behind(watch::Receiver<()>),
+}
+
+/// The first upload's turn: dropping it (done, failed or cancelled) takes
+/// the name out of the registry and wakes the ones behind.
+struct FirstUpload {
+    registry: UploadsInFlight,
+    key: String,
+    _done: watch::Sender<()>,
+}
+
+impl UploadsInFlight {
+    fn claim(&self, name: &AssetName) -> Turn {
+        let key = name.file_name();
+        let mut names = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(first_done) = names.get(&key) {
+            return Turn::Behind(first_done.clone());
+        }
+        let (done, first_done) = watch::channel(());
+        names.insert(key.clone(), first_done);
+        Turn::First(FirstUpload {
+            registry: self.clone(),
+            key,
+            _done: done,
+        })
+    }
+}
+
+impl Drop for FirstUpload {
+    fn drop(&mut self) {
+        let mut names = self
+            .registry
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        names.remove(&self.key);
+        // `_done` drops after this, waking the uploads behind.
+    }
 }
 
 /// How many bytes are gathered before they are hashed and written: the
@@ -252,20 +337,36 @@ where
 /// blocking pool and a write per piece would cost more than the work.
 const BATCH_BYTES: usize = 64 * 1024;
 
+/// A batch up to this size is hashed on the async worker itself: md5 and
+/// sha256 of 16 KiB take some tens of microseconds, less than the trip to
+/// the blocking pool and back.
+const INLINE_HASH_BYTES: usize = 16 * 1024;
+
+/// What [`consume`] read: the md5 and size of the whole body, and when it
+/// wrote the body, the writer (to finish) and the body's sha256.
+struct Consumed {
+    md5: String,
+    size: i64,
+    written: Option<(Box<dyn BlobWriter>, String)>,
+}
+
 /// Reads the whole body, hashing and (when `writer` is given) writing it in
-/// batches of at least [`BATCH_BYTES`] (the last may be smaller). A broken
+/// batches of at least [`BATCH_BYTES`] (the last may be smaller). Only a
+/// written body gets a sha256 (the row of a stored asset has it). A broken
 /// or late body arrives as the error its reader chose (`incomplete_body`,
 /// `request_timeout`).
 async fn consume<S>(
     body: S,
     mut writer: Option<Box<dyn BlobWriter>>,
     limit: u64,
-) -> Result<(String, String, i64, Option<Box<dyn BlobWriter>>)>
+) -> Result<Consumed>
 where
     S: Stream<Item = Result<Bytes>>,
 {
-    let mut md5 = Md5::new();
-    let mut sha256 = Sha256::new();
+    let mut hashes = Hashes {
+        md5: Md5::new(),
+        sha256: writer.is_some().then(Sha256::new),
+    };
     let mut size: u64 = 0;
     let mut body = std::pin::pin!(body);
     let mut batch = BytesMut::new();
@@ -282,18 +383,23 @@ where
         }
         if batch.len() >= BATCH_BYTES || (finished && !batch.is_empty()) {
             let bytes = batch.split().freeze();
-            // Hash on the blocking pool: a worker thread busy hashing would
-            // stall every request it serves, including transactions holding
-            // locks.
-            let hashed = tokio::task::spawn_blocking(move || {
-                md5.update(&bytes);
-                sha256.update(&bytes);
-                (md5, sha256, bytes)
-            })
-            .await
-            .map_err(|e| Error::Internal(format!("hashing task: {e}")))?;
-            let bytes;
-            (md5, sha256, bytes) = hashed;
+            let bytes = if bytes.len() <= INLINE_HASH_BYTES {
+                hashes.update(&bytes);
+                bytes
+            } else {
+                // On the blocking pool: a worker thread busy hashing would
+                // stall every request it serves, including transactions
+                // holding locks.
+                let hashed = tokio::task::spawn_blocking(move || {
+                    hashes.update(&bytes);
+                    (hashes, bytes)
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("hashing task: {e}")))?;
+                let bytes;
+                (hashes, bytes) = hashed;
+                bytes
+            };
             if let Some(w) = writer.as_mut() {
                 w.write(&bytes).await?;
             }
@@ -302,12 +408,28 @@ where
             break;
         }
     }
-    Ok((
-        hex::encode(md5.finalize()),
-        hex::encode(sha256.finalize()),
-        size as i64,
-        writer,
-    ))
+    let sha256 = hashes.sha256.map(|h| hex::encode(h.finalize()));
+    Ok(Consumed {
+        md5: hex::encode(hashes.md5.finalize()),
+        size: size as i64,
+        written: writer.zip(sha256),
+    })
+}
+
+/// The running hashes of a body: always md5 (it must match the name), and
+/// sha256 when the body is being stored.
+struct Hashes {
+    md5: Md5,
+    sha256: Option<Sha256>,
+}
+
+impl Hashes {
+    fn update(&mut self, bytes: &[u8]) {
+        self.md5.update(bytes);
+        if let Some(sha256) = self.sha256.as_mut() {
+            sha256.update(bytes);
+        }
+    }
 }
 
 /// A freshly written file of a new asset: its blob key, sha256 and size.

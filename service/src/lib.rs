@@ -41,6 +41,8 @@ pub struct Ctx {
     pub retry: tx::Runner,
     pub settings: Settings,
     pub faults: Faults,
+    /// New assets this process is writing now (uploads of the same one wait).
+    pub uploads: assets::UploadsInFlight,
 }
 
 /// Failures the black-box tests inject to prove the rollback rules (G11).

@@ -102,6 +102,13 @@ pub enum RawBody {
     Fixed(Vec<u8>),
     /// Sent with `Transfer-Encoding: chunked`, one HTTP chunk per element.
     Chunked(Vec<Vec<u8>>),
+    /// Sent with `Content-Length`: `first`, then nothing for `pause`, then
+    /// `rest` (a slow sender).
+    Paused {
+        first: Vec<u8>,
+        pause: Duration,
+        rest: Vec<u8>,
+    },
 }
 
 /// A whole HTTP/1.1 response read off the socket.
@@ -164,6 +171,7 @@ pub async fn raw_http(
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     let mut bytes = Vec::new();
+    let mut later: Option<(Duration, Vec<u8>)> = None;
     match body {
         RawBody::None => {
             request.push_str("\r\n");
@@ -184,6 +192,13 @@ pub async fn raw_http(
             }
             bytes.extend_from_slice(b"0\r\n\r\n");
         }
+        RawBody::Paused { first, pause, rest } => {
+            let len = first.len() + rest.len();
+            request.push_str(&format!("Content-Length: {len}\r\n\r\n"));
+            bytes.extend_from_slice(request.as_bytes());
+            bytes.extend_from_slice(&first);
+            later = Some((pause, rest));
+        }
     }
     tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(&authority).expect("connect");
@@ -192,6 +207,10 @@ pub async fn raw_http(
             .expect("read timeout");
         // The server may answer (e.g. 413) before reading all of the body.
         let _ = stream.write_all(&bytes);
+        if let Some((pause, rest)) = later {
+            std::thread::sleep(pause);
+            let _ = stream.write_all(&rest);
+        }
         let mut buf = Vec::new();
         let mut chunk = [0u8; 16 * 1024];
         loop {

@@ -6,6 +6,7 @@
 //! server process and with two on one database and one blob directory.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -20,6 +21,7 @@ use crate::on_backends;
 
 on_backends!(
     the_same_bytes_under_two_asset_types_are_two_assets,
+    uploads_of_an_asset_being_written_here_wait_for_it_within_limits,
     downloads_carry_type_etag_and_immutable_caching,
     bad_asset_names_are_refused_and_store_nothing,
     mismatched_oversized_and_anonymous_uploads_store_nothing,
@@ -1316,4 +1318,85 @@ async fn one_idempotency_key_makes_one_backpack_item(db: TestDb, processes: usiz
         &db,
     );
     assert_eq!(db.count("backpack_items", "").await, 3);
+}
+
+/// Uploads of the same new asset in one process: the ones that arrive while
+/// another is writing it wait for that one (up to two seconds) and then get
+/// its row, `created: false`, without writing a file; when it takes longer,
+/// or fails, they store the asset themselves, and the unique constraint
+/// still makes exactly one 201 (G3).
+async fn uploads_of_an_asset_being_written_here_wait_for_it_within_limits(db: TestDb) {
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let slow = User::login(&api, "slow", "student", &[]).await;
+    let fast = User::login(&api, "fast", "student", &[]).await;
+    const FAST: usize = 6;
+    // (pause of the first sender, its bytes are the name's, who creates)
+    let cases = [
+        (Duration::from_millis(700), true, "the slow first"),
+        (
+            Duration::from_millis(3500),
+            true,
+            "a fast one: the first took too long",
+        ),
+        (
+            Duration::from_millis(700),
+            false,
+            "a fast one: the first sent other bytes",
+        ),
+    ];
+    for (round, (pause, honest, creator)) in cases.into_iter().enumerate() {
+        let bytes = noise(40 * 1024, 100 + round as u64);
+        let name = asset_name(&bytes, "wav");
+        let mut sent = bytes.clone();
+        if !honest {
+            sent[0] ^= 0xff;
+        }
+        let rest = sent.split_off(sent.len() / 2);
+        let auth = format!("Bearer {}", slow.token);
+        let (base, target) = (server.base_url.clone(), format!("/api/v1/assets/{name}"));
+        let first = tokio::spawn(async move {
+            let headers = [("Authorization", auth.as_str())];
+            let body = RawBody::Paused {
+                first: sent,
+                pause,
+                rest,
+            };
+            raw_http(&base, "POST", &target, &headers, body).await
+        });
+        // Let the slow upload claim the name before the others start.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let others = race(FAST, |_| {
+            let (user, name, bytes) = (fast.clone(), name.clone(), bytes.clone());
+            async move { upload(&user, &name, bytes).await }
+        })
+        .await;
+        let first = first.await.expect("the slow upload");
+        let statuses: Vec<u16> = others.iter().map(|r| r.status.as_u16()).collect();
+        match (honest, creator) {
+            (true, "the slow first") => {
+                assert_eq!(first.status, 201, "round {round}: {:?}", first.json());
+                assert_eq!(statuses, vec![200; FAST], "round {round}");
+            }
+            (true, _) => {
+                assert_eq!(first.status, 200, "round {round}: {:?}", first.json());
+                assert_eq!(first.json()["created"], json!(false), "round {round}");
+                assert_eq!(tally(&others), BTreeMap::from([(201, 1), (200, FAST - 1)]));
+            }
+            (false, _) => {
+                assert_eq!(first.status, 400, "round {round}");
+                assert_eq!(first.json()["code"], json!("md5_mismatch"));
+                assert_eq!(tally(&others), BTreeMap::from([(201, 1), (200, FAST - 1)]));
+            }
+        }
+        for reply in &others {
+            expect_asset(reply, reply.status, &bytes, "wav", "Sound");
+        }
+        assert_eq!(
+            db.count("assets", "").await,
+            round as i64 + 1,
+            "round {round}"
+        );
+        assert_files_are_exactly_the_assets(&db).await;
+    }
 }
