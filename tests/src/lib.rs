@@ -10,6 +10,9 @@
 //!   multi-instance tests ([`start_processes`]).
 //! * [`race`]: N tasks released at once by a barrier.
 //! * [`Client`]: small helpers over `reqwest` for logins and JSON calls.
+//! * [`private_db`]: a PostgreSQL or MariaDB server of the test's own
+//!   (temp dir, free port), which the test may restart under load; the
+//!   shared servers are never restarted.
 //! * [`s3`]: a real S3-compatible server (`moto_server`) and a bucket per
 //!   test, for the object-storage blob store.
 
@@ -17,6 +20,7 @@ pub mod assets;
 mod client;
 mod db;
 pub mod oidc;
+pub mod private_db;
 pub mod projects;
 mod race;
 pub mod s3;

@@ -16,6 +16,7 @@ mod blob_s3;
 mod browser;
 mod classes;
 mod cli;
+mod db_restart;
 mod g13_retry;
 mod g19_migrate_lock;
 mod g4_login_race;
