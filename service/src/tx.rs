@@ -198,8 +198,9 @@ impl Conflict {
         matches!(self, Conflict::SessionEnded | Conflict::Disconnected)
     }
 
-    /// May a transaction whose `COMMIT` failed this way run again? Only if
-    /// the failure proves the commit did not happen:
+    /// May a transaction of this kind whose `COMMIT` failed this way run
+    /// again? If the failure proves the commit did not happen, or if running
+    /// it again after a commit changes nothing:
     ///
     /// * a race reported at `COMMIT` rolled the transaction back;
     /// * PostgreSQL ends a session only where it checks for interrupts: a
@@ -207,14 +208,19 @@ impl Conflict {
     ///   before reading it, and one committing holds interrupts until its
     ///   reply is queued, so "terminating connection" as the answer to
     ///   `COMMIT` means the commit never ran;
-    /// * a broken connection, or MariaDB's shutdown message (which it may
-    ///   send in place of the reply to a statement that did run), leaves the
-    ///   outcome unknown: retrying could write twice, so the caller gets an
-    ///   error instead.
-    pub fn retryable_at_commit(self, backend: DbBackend) -> bool {
+    /// * a get-or-create ([`Kind::GetOrCreate`], a login) run again after it
+    ///   committed finds the rows it made and writes no others, but for a
+    ///   new session whose token only the second run returns (the first
+    ///   one's token was never sent to anyone, and the session expires);
+    /// * otherwise a broken connection, or MariaDB's shutdown message (which
+    ///   it may send in place of the reply to a statement that did run),
+    ///   leaves the outcome unknown: retrying could write twice, so the
+    ///   caller gets an error instead.
+    pub fn retryable_at_commit(self, backend: DbBackend, kind: Kind) -> bool {
         match self {
             Conflict::Serialization | Conflict::Deadlock | Conflict::LockTimeout => true,
             Conflict::Busy => true,
+            _ if kind == Kind::GetOrCreate => true,
             Conflict::SessionEnded => backend == DbBackend::Postgres,
             Conflict::Disconnected => false,
         }
@@ -358,7 +364,7 @@ where
         let Some(conflict) = conflict else {
             return Err(err);
         };
-        if at_commit && !conflict.retryable_at_commit(backend) {
+        if at_commit && !conflict.retryable_at_commit(backend, kind) {
             metrics::counter!("cubby_tx_commit_unknown_total", "op" => op).increment(1);
             tracing::warn!(
                 tx.op = op,
@@ -519,12 +525,30 @@ mod tests {
         use Conflict::*;
         for backend in [DbBackend::Postgres, DbBackend::MySql, DbBackend::Sqlite] {
             for race in [Serialization, Deadlock, LockTimeout, Busy] {
-                assert!(race.retryable_at_commit(backend), "{race:?} on {backend:?}");
+                assert!(
+                    race.retryable_at_commit(backend, Kind::Edit),
+                    "{race:?} on {backend:?}"
+                );
             }
-            assert!(!Disconnected.retryable_at_commit(backend), "{backend:?}");
+            assert!(
+                !Disconnected.retryable_at_commit(backend, Kind::Edit),
+                "{backend:?}"
+            );
         }
-        assert!(SessionEnded.retryable_at_commit(DbBackend::Postgres));
-        assert!(!SessionEnded.retryable_at_commit(DbBackend::MySql));
+        assert!(SessionEnded.retryable_at_commit(DbBackend::Postgres, Kind::Edit));
+        assert!(!SessionEnded.retryable_at_commit(DbBackend::MySql, Kind::Edit));
+    }
+
+    #[test]
+    fn at_commit_a_get_or_create_is_retried_whatever_the_outcome() {
+        for lost in [Conflict::Disconnected, Conflict::SessionEnded] {
+            for backend in [DbBackend::Postgres, DbBackend::MySql] {
+                assert!(
+                    lost.retryable_at_commit(backend, Kind::GetOrCreate),
+                    "{lost:?}"
+                );
+            }
+        }
     }
 
     /// SQLite writers of one process get their turn in the order they

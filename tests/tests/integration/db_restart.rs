@@ -16,6 +16,15 @@
 //! the creates that answered 201, the asset rows the uploads that answered
 //! 201, with no duplicate rows.
 //!
+//! One exception, on MariaDB only: a connection its shutdown closes while a
+//! `COMMIT` is on the way reports nothing but end-of-file, so whether that
+//! commit happened cannot be known; cubby answers 503 `busy` rather than
+//! risk writing twice, and counts it in `cubby_tx_commit_unknown_total`.
+//! There, each 503 must be one of those (their number equals the metric's),
+//! and the data checks accept either outcome for exactly those requests.
+//! PostgreSQL says when it ends a session (57P01), also at `COMMIT`, so
+//! there every request gets its answer.
+//!
 //! `CUBBY_TEST_DB_RESTART_PING=true` runs the same load with the ping on
 //! (for comparison). `connection_across_a_restart` shows what one pooled
 //! connection sees when the server restarts while it is idle in the pool,
@@ -41,7 +50,7 @@ use serde_json::json;
 use tests::assets::{asset_name, svg};
 use tests::private_db::{or_skip, PrivateServer};
 use tests::projects::{tally, try_send, Reply, User};
-use tests::{Backend, ServerOptions, TestDb, TestServer};
+use tests::{metric_value, Backend, ServerOptions, TestDb, TestServer};
 
 /// Users, and set-up projects per user: one per client.
 const USERS: usize = 6;
@@ -154,6 +163,11 @@ struct ClientLog {
     created: Vec<i64>,
     /// Uploads that answered 201.
     uploads_ok: usize,
+    /// Writes answered 503 `busy`, whose outcome is unknown (MariaDB only;
+    /// see the module docs): saves, creates and uploads.
+    unknown_saves: i64,
+    unknown_creates: usize,
+    unknown_uploads: usize,
     /// Answers that contradict what the client knows (a stale read of its
     /// own project, a version that skipped).
     anomalies: Vec<String>,
@@ -275,7 +289,11 @@ async fn client(
                         ));
                         version = r.json()["current_version"].as_i64().unwrap_or(version);
                     }
-                    _ => resync = true,
+                    Some(r) => {
+                        log.unknown_saves += i64::from(r.status == StatusCode::SERVICE_UNAVAILABLE);
+                        resync = true;
+                    }
+                    None => resync = true,
                 }
             }
             Op::Create => {
@@ -286,6 +304,7 @@ async fn client(
                     if r.status == StatusCode::CREATED {
                         log.created.push(r.id());
                     }
+                    log.unknown_creates += usize::from(r.status == StatusCode::SERVICE_UNAVAILABLE);
                 }
             }
             Op::Upload => {
@@ -300,6 +319,7 @@ async fn client(
                     if r.status == StatusCode::CREATED {
                         log.uploads_ok += 1;
                     }
+                    log.unknown_uploads += usize::from(r.status == StatusCode::SERVICE_UNAVAILABLE);
                 }
             }
             Op::Login => {
@@ -478,6 +498,9 @@ async fn restarts_under_load(backend: Backend) {
     eprintln!(
         "  all: {statuses:?}; 5xx {server_errors} (of them 503: {busy}); transport errors {transport}"
     );
+    let metrics = api.metrics().await;
+    let commit_unknown = metric_value(&metrics, "cubby_tx_commit_unknown_total", &[]) as usize;
+    eprintln!("  commits with an unknown outcome (503): {commit_unknown}");
     let log = plain_log(&cubby);
     let log_lines = log_problems(&log);
     if !log_lines.is_empty() {
@@ -501,9 +524,20 @@ async fn restarts_under_load(backend: Backend) {
             eprintln!("{line}");
         }
     }
-    if server_errors > 0 {
+    // MariaDB only: 503s that are exactly the commits of unknown outcome.
+    let excused = if backend == Backend::MariaDb && busy == commit_unknown {
+        busy
+    } else {
+        0
+    };
+    if server_errors > excused {
         problems.push(format!(
-            "{server_errors} answers were 5xx ({busy} of them 503)"
+            "{server_errors} answers were 5xx ({busy} of them 503; commits of unknown outcome: {commit_unknown})"
+        ));
+    }
+    if backend == Backend::Postgres && commit_unknown > 0 {
+        problems.push(format!(
+            "{commit_unknown} commits of unknown outcome on PostgreSQL"
         ));
     }
     if transport > 0 {
@@ -546,16 +580,22 @@ async fn restarts_under_load(backend: Backend) {
 /// Each project's version is 1 + its saves that answered 200 (a created
 /// one was never saved); the projects are the set-up ones and the 201
 /// creates; every project has one version row per kept version; the asset
-/// rows are the 201 uploads. Returns what is not so.
+/// rows are the 201 uploads. A write of unknown outcome (503, see the module
+/// docs) may have happened or not: a save may add one version, a create one
+/// project at version 1, an upload one asset. Returns what is not so.
 async fn check_data(db: &TestDb, logs: &[ClientLog]) -> Vec<String> {
     let mut problems = Vec::new();
     let mut want: BTreeMap<i64, i64> = BTreeMap::new();
+    // Versions that a save of unknown outcome may have added, by project.
+    let mut maybe: BTreeMap<i64, i64> = BTreeMap::new();
     for log in logs {
         want.insert(log.project, 1 + log.saves_ok);
+        maybe.insert(log.project, log.unknown_saves);
         for id in &log.created {
             want.insert(*id, 1);
         }
     }
+    let unknown_creates: usize = logs.iter().map(|l| l.unknown_creates).sum();
     let conn = db.connect().await;
     let rows = query(db, &conn, "SELECT id, version FROM projects ORDER BY id").await;
     let have: BTreeMap<i64, i64> = rows
@@ -572,13 +612,30 @@ async fn check_data(db: &TestDb, logs: &[ClientLog]) -> Vec<String> {
         have.len(),
         CLIENTS
     );
-    if have != want {
+    // A project nobody was answered 201 for: one of the unknown creates.
+    let extra: Vec<i64> = have
+        .iter()
+        .filter(|(id, version)| !want.contains_key(id) && **version == 1)
+        .map(|(id, _)| *id)
+        .collect();
+    let fits = |id: &i64| match (want.get(id), have.get(id)) {
+        (Some(w), Some(h)) => (*w..=*w + maybe.get(id).copied().unwrap_or(0)).contains(h),
+        (None, Some(_)) => extra.contains(id),
+        _ => false,
+    };
+    if extra.len() > unknown_creates {
+        problems.push(format!(
+            "{} projects nobody created ({unknown_creates} creates of unknown outcome)",
+            extra.len()
+        ));
+    }
+    if !want.keys().chain(have.keys()).all(fits) {
         let diff: Vec<String> = want
             .keys()
             .chain(have.keys())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
-            .filter(|id| want.get(id) != have.get(id))
+            .filter(|id| !fits(id))
             .map(|id| {
                 format!(
                     "project {id}: version {:?} in the database, {:?} from the answers",
@@ -618,10 +675,11 @@ async fn check_data(db: &TestDb, logs: &[ClientLog]) -> Vec<String> {
     }
     let assets = db.count("assets", "").await;
     let uploads: usize = logs.iter().map(|l| l.uploads_ok).sum();
-    eprintln!("  assets: {assets} rows, {uploads} uploads answered 201");
-    if assets != uploads as i64 {
+    let unknown_uploads: usize = logs.iter().map(|l| l.unknown_uploads).sum();
+    eprintln!("  assets: {assets} rows, {uploads} uploads answered 201, {unknown_uploads} unknown");
+    if !(uploads as i64..=(uploads + unknown_uploads) as i64).contains(&assets) {
         problems.push(format!(
-            "{assets} asset rows, {uploads} uploads answered 201"
+            "{assets} asset rows, {uploads} uploads answered 201 ({unknown_uploads} of unknown outcome)"
         ));
     }
     conn.close().await.ok();
