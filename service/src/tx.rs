@@ -133,6 +133,11 @@ impl Runner {
         Self { policy, queue }
     }
 
+    /// Do this runner's write transactions take turns in a queue (SQLite)?
+    pub fn queues_writers(&self) -> bool {
+        self.queue.is_some()
+    }
+
     /// A runner with no writer queue, whatever the backend.
     pub fn without_queue(policy: RetryPolicy) -> Self {
         Self {

@@ -104,6 +104,17 @@ async fn save(
     if expected_version.is_none() && precondition == Precondition::Required {
         return Err(Error::VersionRequired);
     }
+    // On SQLite, write transactions take turns in the process's queue
+    // (`tx`). A save whose version is already stale can only be refused, so
+    // it is refused from a plain read and takes no turn: on a hot project
+    // the crowd of stale saves would otherwise queue behind every winner
+    // and delay the next one. (Versions only grow, so a stale version
+    // read here is stale at the turn too.)
+    if let (Some(expected), true) = (expected_version, ctx.retry.queues_writers()) {
+        if let Some(refused) = refused_as_stale(ctx, caller, id, expected).await? {
+            return Err(refused);
+        }
+    }
     // Files this request wrote (one per attempt): whatever the outcome,
     // only the committed one may stay.
     let mut written = Written::default();
@@ -274,20 +285,37 @@ async fn advance_version(
 
 /// Why `advance_version` changed nothing: the project is gone (or in the
 /// trash) or not the caller's to edit, or (for its owner) the version moved on.
-async fn refusal(txn: &DatabaseTransaction, caller: &User, id: i64) -> Error {
-    let p = match live_by_id(id).one(txn).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return Error::NotFound,
-        Err(e) => return e.into(),
-    };
-    match access(txn, caller, &p)
-        .await
-        .and_then(|a| a.require_owner())
-    {
+async fn refusal(db: &impl ConnectionTrait, caller: &User, id: i64) -> Error {
+    match live_by_id(id).one(db).await {
+        Ok(Some(p)) => refusal_of(db, caller, &p).await,
+        Ok(None) => Error::NotFound,
+        Err(e) => e.into(),
+    }
+}
+
+/// Why a save of `p` is refused: the caller may not write it (404, 403), or
+/// its version is not the one the save expected (409).
+async fn refusal_of(db: &impl ConnectionTrait, caller: &User, p: &project::Model) -> Error {
+    match access(db, caller, p).await.and_then(|a| a.require_owner()) {
         Ok(()) => Error::VersionConflict {
             current_version: p.version,
         },
         Err(e) => e,
+    }
+}
+
+/// The refusal of a save that expects `expected` when the project's
+/// version, read without a lock, is already another; `None` when the save
+/// may go on to its transaction (which decides everything else).
+async fn refused_as_stale(
+    ctx: &Ctx,
+    caller: &User,
+    id: i64,
+    expected: i32,
+) -> Result<Option<Error>> {
+    match live_by_id(id).one(&ctx.db).await? {
+        Some(p) if p.version != expected => Ok(Some(refusal_of(&ctx.db, caller, &p).await)),
+        _ => Ok(None),
     }
 }
 

@@ -1,7 +1,8 @@
 //! SQLite's in-process writer queue (see `service::tx`): every attempt of a
 //! write transaction waits for its turn once, and that wait is counted in
 //! the histogram `cubby_tx_queue_wait_seconds{op}`; reads take no turn.
-//! With one process nothing waits in SQLite's busy handler, so no write is
+//! A save whose version is already stale takes no turn either (it is
+//! refused from a read). With one process nothing waits in SQLite's busy handler, so no write is
 //! retried; with two on one file, each process counts only its own writes,
 //! and a retry (the busy handler between processes) is a second turn.
 //! PostgreSQL and MariaDB have no queue: the histogram stays empty.
@@ -122,5 +123,29 @@ async fn each_write_attempt_waits_its_turn_once_and_reads_none(db: TestDb, proce
             &[],
         );
         assert_eq!(after, before, "process {p}");
+
+        // Stale saves take no turn either: they are refused (409, with the
+        // current version) from a read, so on a hot project they do not
+        // queue behind the winner. On the other backends there is no queue.
+        let id = created[p].id();
+        let stale = race(8, |_| {
+            let user = user.clone();
+            async move { user.save(id, 1, &json!({"stale": true})).await }
+        })
+        .await;
+        for reply in &stale {
+            assert_eq!(reply.status, StatusCode::CONFLICT, "{stale:?}");
+            assert_eq!(
+                reply.json()["current_version"],
+                json!(1 + SAVES),
+                "{stale:?}"
+            );
+        }
+        let after_stale = metric_value(
+            &api.metrics().await,
+            "cubby_tx_queue_wait_seconds_count",
+            &[],
+        );
+        assert_eq!(after_stale, before, "process {p}: stale saves took turns");
     }
 }
