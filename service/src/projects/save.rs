@@ -118,20 +118,6 @@ async fn save(
     // Files this request wrote (one per attempt): whatever the outcome,
     // only the committed one may stay.
     let mut written = Written::default();
-    // On SQLite the body a save sent is written (and fsynced) before its
-    // turn, so the turn, which is the database-wide write lock, is not held
-    // through the fsync; a save that then loses deletes the file below, as
-    // any file of a failed attempt. On the other backends it is written
-    // inside the transaction, by the save that won the row lock only, so a
-    // crowd of stale saves on a hot project writes and fsyncs nothing.
-    let early_file = match (&new_body, ctx.retry.queues_writers()) {
-        (NewBody::Bytes(bytes, ..), true) => {
-            let key = ctx.blobs.put(bytes).await?;
-            written.push(key.clone());
-            Some(key)
-        }
-        _ => None,
-    };
 
     let result = tx::run(
         &ctx.db,
@@ -187,23 +173,15 @@ async fn save(
             let pruned = prune_versions(ctx, txn, id, p.version).await?;
             // The project's row is locked; now its owner's (S8).
             storage_quota::change(ctx, txn, caller.id, size - pruned.bytes).await?;
-            // The body file is written only now (but on SQLite, see above),
-            // by the one save that won the version (lock, compare, write)
-            // within the quota.
-            let file = match (&source, &early_file) {
-                (Source::Request(_), Some(early)) => early.clone(),
-                (Source::Request(bytes), None) => {
-                    let key = ctx.blobs.put(bytes).await?;
-                    written.push(key.clone());
-                    key
-                }
+            // The body file is written only now, by the one save that won
+            // the version (lock, compare, write) within the quota: a crowd of
+            // stale saves on a hot project writes and fsyncs nothing.
+            let file = match &source {
+                Source::Request(bytes) => ctx.blobs.put(bytes).await?,
                 // Files are never shared between rows, so the body is copied.
-                (Source::Copy(current), _) => {
-                    let key = ctx.blobs.put(&ctx.blobs.get(current).await?).await?;
-                    written.push(key.clone());
-                    key
-                }
+                Source::Copy(current) => ctx.blobs.put(&ctx.blobs.get(current).await?).await?,
             };
+            written.push(file.clone());
             let body = BodyFile {
                 file: &file,
                 size,
