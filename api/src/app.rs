@@ -104,6 +104,7 @@ pub async fn open_ctx(config: &Config) -> Result<service::Ctx, StartError> {
             fail_before_commit: config.test_fail_before_commit,
         },
         uploads: Default::default(),
+        committed: Default::default(),
     })
 }
 

@@ -43,6 +43,9 @@ pub struct Ctx {
     pub faults: Faults,
     /// New assets this process is writing now (uploads of the same one wait).
     pub uploads: assets::UploadsInFlight,
+    /// The newest version this process committed of recently saved projects
+    /// (lets a stale save skip SQLite's writer queue).
+    pub committed: projects::CommittedVersions,
 }
 
 /// Failures the black-box tests inject to prove the rollback rules (G11).

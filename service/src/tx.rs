@@ -335,10 +335,30 @@ pub async fn run<T, F>(
     runner: &Runner,
     op: &'static str,
     kind: Kind,
+    body: F,
+) -> Result<T>
+where
+    F: AsyncFnMut(&DatabaseTransaction) -> Result<T>,
+{
+    run_unless(db, runner, op, kind, || None, body).await
+}
+
+/// [`run`], but each attempt first asks `refused`, after its turn in
+/// SQLite's writer queue and before `BEGIN`: when that already knows the
+/// answer (an in-memory check, such as "this save's version is stale"),
+/// the attempt gives its turn back at once and returns that error. A
+/// crowd of writers that can only fail then costs the queue almost nothing.
+pub async fn run_unless<T, F, R>(
+    db: &DatabaseConnection,
+    runner: &Runner,
+    op: &'static str,
+    kind: Kind,
+    mut refused: R,
     mut body: F,
 ) -> Result<T>
 where
     F: AsyncFnMut(&DatabaseTransaction) -> Result<T>,
+    R: FnMut() -> Option<Error>,
 {
     let policy = &runner.policy;
     let started = Instant::now();
@@ -352,6 +372,9 @@ where
                 let _turn = queue.turn.lock().await;
                 metrics::histogram!("cubby_tx_queue_wait_seconds", "op" => op)
                     .record(asked.elapsed().as_secs_f64());
+                if let Some(err) = refused() {
+                    return Err(err);
+                }
                 let conn = queue.writer.as_ref().unwrap_or(db);
                 attempt_once(conn, opts, &mut body).await
                 // `_turn` drops here: the backoff below runs without it.

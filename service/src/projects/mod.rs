@@ -20,6 +20,7 @@
 //! | `read.rs` | get, body, versions, lists |
 //! | `thumbnail.rs` | the project's thumbnail: set (owner), read (readers) |
 
+mod committed;
 mod create;
 pub(crate) mod for_assignment;
 mod read;
@@ -33,6 +34,7 @@ mod trash;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use committed::CommittedVersions;
 pub(crate) use create::create_imported;
 pub use create::{copy, create};
 pub use read::{body, get, group_projects, list, version_body, versions};

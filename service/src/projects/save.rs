@@ -119,11 +119,20 @@ async fn save(
     // only the committed one may stay.
     let mut written = Written::default();
 
-    let result = tx::run(
+    // A stale save that reaches its turn in SQLite's queue (it read its
+    // version before another save committed) gives the turn back unused;
+    // its answer is then read outside the turn.
+    let mut gave_turn_back = false;
+    let result = tx::run_unless(
         &ctx.db,
         &ctx.retry,
         "project.save",
         Kind::Edit,
+        || {
+            let stale = expected_version.is_some_and(|v| ctx.committed.is_stale(id, v));
+            gave_turn_back |= stale;
+            stale.then_some(Error::Busy)
+        },
         async |txn| {
             // Lock, check and write in one step: concurrent saves queue on
             // the row (G1, G2), and a save after a committed delete finds
@@ -195,8 +204,13 @@ async fn save(
     )
     .await;
 
+    let result = match result {
+        Err(_) if gave_turn_back => Err(refusal(&ctx.db, caller, id).await),
+        other => other,
+    };
     match result {
         Ok((project, file, pruned)) => {
+            ctx.committed.record(id, project.version);
             written.delete_except(ctx, Some(&file)).await;
             // Only now, after the commit, may unreferenced files go.
             delete_all(&ctx.blobs, &pruned).await;
