@@ -282,8 +282,9 @@ async fn wait_for_first(mut first_done: watch::Receiver<()>) {
     let _ = tokio::time::timeout(FOLLOW_WAIT, first_done.changed()).await;
 }
 
-/// The new assets this process is writing now, by name: the registry behind
-/// [`store`]'s wait. One per process, shared by every [`Ctx`] clone.
+/// The new assets this process is writing now, by name: the registry that
+/// lets uploads of the same new asset wait for the first (see [`upload`]).
+/// One per process, shared by every [`Ctx`] clone.
 #[derive(Clone, Debug, Default)]
 pub struct UploadsInFlight(Arc<Mutex<HashMap<String, watch::Receiver<()>>>>);
 
