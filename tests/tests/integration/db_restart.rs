@@ -398,15 +398,25 @@ fn ping_setting() -> bool {
     std::env::var("CUBBY_TEST_DB_RESTART_PING").is_ok_and(|v| v == "true")
 }
 
-async fn restarts_under_load(backend: Backend) {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some(mut server) = or_skip(
+/// The restart tests' set-up: the turn to run (one at a time), a private
+/// server of `backend` and a fresh database on it; `None` after saying the
+/// test skipped (no server binaries, and not under `CI=true`).
+async fn private_database(
+    backend: Backend,
+) -> Option<(tokio::sync::MutexGuard<'static, ()>, PrivateServer, TestDb)> {
+    let one = ONE_AT_A_TIME.lock().await;
+    let server = or_skip(
         &format!("{backend:?} restart test"),
         PrivateServer::start(backend),
-    ) else {
+    )?;
+    let db = TestDb::create_at(backend, &server.url()).await;
+    Some((one, server, db))
+}
+
+async fn restarts_under_load(backend: Backend) {
+    let Some((_one, mut server, db)) = private_database(backend).await else {
         return;
     };
-    let db = TestDb::create_at(backend, &server.url()).await;
     let ping = ping_setting();
     let opts = ServerOptions::default().with("CUBBY_DB_TEST_BEFORE_ACQUIRE", ping);
     let cubby = TestServer::spawn(&db, &opts);
@@ -698,14 +708,9 @@ async fn query(db: &TestDb, conn: &DatabaseConnection, sql: &str) -> Vec<sea_orm
 /// COMMIT; and what the next transaction on the pool gets. Prints every
 /// error (Display and Debug: the variant a retry has to match).
 async fn connection_across_a_restart(backend: Backend) {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some(mut server) = or_skip(
-        &format!("{backend:?} restart test"),
-        PrivateServer::start(backend),
-    ) else {
+    let Some((_one, mut server, db)) = private_database(backend).await else {
         return;
     };
-    let db = TestDb::create_at(backend, &server.url()).await;
     let mut opts = ConnectOptions::new(db.url.clone());
     opts.max_connections(1)
         .min_connections(0)
