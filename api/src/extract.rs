@@ -198,3 +198,69 @@ mod tests {
         }
     }
 }
+
+/// A JSON request body that must be an object, parsed as `T`.
+///
+/// serde's derived structs also accept an array of their fields in order
+/// (`["title", {}]` reads like `{"title": "title", "body": {}}`), which no
+/// client of ours sends and the OpenAPI document does not allow: a body
+/// that is not an object is 400 `invalid_input`. Size and content-type
+/// rules are `web::Json`'s, as configured per scope
+/// ([`crate::routes::json_config`]).
+#[derive(Debug)]
+pub struct JsonObject<T>(pub T);
+
+impl<T> JsonObject<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for JsonObject<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = web::Json::<ObjectOnly<T>>::from_request(req, payload);
+        Box::pin(async move { Ok(JsonObject(json.await?.into_inner().0)) })
+    }
+}
+
+/// Parses a body read by hand, with the same object-only rule.
+pub fn object_from_slice<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    serde_json::from_slice::<ObjectOnly<T>>(bytes).map(|o| o.0)
+}
+
+/// `T`, read only from a JSON object: asks the deserializer for a map, so
+/// an array (or any other value) is a type error naming what was expected.
+struct ObjectOnly<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectVisitor(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}

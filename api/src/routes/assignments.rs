@@ -13,14 +13,14 @@ use crate::dto::assignments::{
     UpdateAssignment,
 };
 use crate::dto::{Page, PageQuery};
-use crate::extract::AuthUser;
+use crate::extract::{AuthUser, JsonObject};
 use crate::headers::stored_file;
 use crate::openapi::responses::{
     BadRequest, Conflict, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge,
     Unauthenticated, Unavailable, UnsupportedMediaType,
 };
 use crate::openapi::schemas::Id;
-use crate::problem::{json_body_error, Problem};
+use crate::problem::Problem;
 use crate::state::AppState;
 use service::assignments::{self, AssignmentEdit, NewAssignment, NewFeedback};
 
@@ -96,15 +96,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 )]
 pub struct AssignmentsDoc;
 
-/// A JSON body that may also be empty (routes that take no input, or only
-/// optional input).
-fn optional_json<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Problem> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(bytes).map_err(|e| json_body_error(&e))
-}
-
 /// Create an assignment for a group (a teacher member).
 #[utoipa::path(post, path = "/api/v1/groups/{id}/assignments", tag = "assignments", operation_id = "create_assignment",
     request_body = CreateAssignment, params(("id" = inline(Id), Path, description = "The group id")),
@@ -119,7 +110,7 @@ pub async fn create(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
     id: web::Path<i64>,
-    body: web::Json<CreateAssignment>,
+    body: JsonObject<CreateAssignment>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.into_inner();
     let new = NewAssignment {
@@ -181,7 +172,7 @@ pub async fn update(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
     id: web::Path<i64>,
-    body: web::Json<UpdateAssignment>,
+    body: JsonObject<UpdateAssignment>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.into_inner();
     let edit = AssignmentEdit {
@@ -244,7 +235,7 @@ pub async fn submit(
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let body = read_limited(payload, SMALL_JSON_BYTES).await?;
-    let body: Submit = optional_json(&body)?;
+    let body: Submit = super::optional_json(&body)?;
     let s = assignments::submit(&state.ctx, &user, *id, body.version).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/submissions/{}", s.id)))
@@ -319,7 +310,7 @@ pub async fn put_feedback(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
     id: web::Path<i64>,
-    body: web::Json<PutFeedback>,
+    body: JsonObject<PutFeedback>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.into_inner();
     let new = NewFeedback {

@@ -7,7 +7,7 @@ use service::auth::{GroupClaim, LoginInput, NewSession};
 use service::Code;
 
 use crate::dto::{DevLoginRequest, LoginResponse, UserDto};
-use crate::extract::{session_token, SESSION_COOKIE};
+use crate::extract::{session_token, JsonObject, SESSION_COOKIE};
 use crate::openapi::responses::{
     BadRequest, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge, TooManyRequests,
     Unavailable,
@@ -106,7 +106,7 @@ fn came_through_a_proxy(req: &HttpRequest) -> bool {
 pub async fn dev_login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<DevLoginRequest>,
+    body: JsonObject<DevLoginRequest>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.into_inner();
     let groups = body

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 
 use crate::dto::{BackpackItemDto, BackpackQuery, NewBackpackItem, Page};
-use crate::extract::{AuthUser, IdempotencyKey};
+use crate::extract::{AuthUser, IdempotencyKey, JsonObject};
 use crate::openapi::params::IdempotencyHeader;
 use crate::openapi::responses::{
     BadRequest, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge, Unauthenticated,
@@ -39,7 +39,7 @@ pub async fn add(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
     key: IdempotencyKey,
-    body: web::Json<NewBackpackItem>,
+    body: JsonObject<NewBackpackItem>,
 ) -> Result<HttpResponse, Problem> {
     let added = backpack::add(&state.ctx, &user, body.into_inner().into(), key.as_deref()).await?;
     Ok(HttpResponse::Created().json(BackpackItemDto::from(added.item)))

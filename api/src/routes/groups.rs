@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use service::groups;
 
 use crate::dto::{CreateGroup, GroupDto, JoinCodeDto, JoinGroup, MemberDto, MembersDto};
-use crate::extract::AuthUser;
+use crate::extract::{AuthUser, JsonObject};
 use crate::openapi::responses::{
     BadRequest, Conflict, Forbidden, NotFound, RequestTimeout, ServerError, TooLarge,
     TooManyRequests, Unauthenticated, Unavailable, UnsupportedMediaType,
@@ -28,7 +28,7 @@ use crate::state::AppState;
 pub async fn create(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
-    body: web::Json<CreateGroup>,
+    body: JsonObject<CreateGroup>,
 ) -> Result<HttpResponse, Problem> {
     let group = groups::create(&state.ctx, &user, &body.name).await?;
     Ok(HttpResponse::Created()
@@ -52,7 +52,7 @@ pub async fn join(
     state: web::Data<AppState>,
     req: HttpRequest,
     AuthUser(user): AuthUser,
-    body: web::Json<JoinGroup>,
+    body: JsonObject<JoinGroup>,
 ) -> Result<HttpResponse, Problem> {
     let group = join_code(&state, &req, &user, &body.code).await?;
     Ok(HttpResponse::Ok().json(GroupDto::from(group)))

@@ -70,6 +70,15 @@ pub async fn read_limited(mut payload: web::Payload, limit: u64) -> Result<Vec<u
     Ok(body)
 }
 
+/// A JSON object body that may also be empty (routes whose input is all
+/// optional): blank is `T::default()`, anything else must be an object.
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Problem> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    crate::extract::object_from_slice(bytes).map_err(|e| crate::problem::json_body_error(&e))
+}
+
 /// A resource with one route per `(method, handler)` pair, whose other
 /// methods answer 405 problem+json with an `Allow` header naming exactly
 /// these methods (RFC 9110: a 405 must say what is allowed).

@@ -3,14 +3,13 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use serde::de::DeserializeOwned;
 use service::Code;
 
 use crate::dto::{
     CopyProject, CreateProject, ListProjectsQuery, Page, PageQuery, ProjectDto, ScopeParam,
     SetShares, SharesDto, UpdateProject, VersionDto,
 };
-use crate::extract::{AuthUser, IdempotencyKey, IfMatch};
+use crate::extract::{AuthUser, IdempotencyKey, IfMatch, JsonObject};
 use crate::headers::stored_file;
 use crate::openapi::params::{IdempotencyHeader, IfMatchHeader};
 use crate::openapi::responses::{
@@ -18,7 +17,7 @@ use crate::openapi::responses::{
     Unauthenticated, Unavailable, UnsupportedMediaType, VersionRequired,
 };
 use crate::openapi::schemas::{Id, ProjectJson, Version};
-use crate::problem::{json_body_error, Problem};
+use crate::problem::Problem;
 use crate::state::AppState;
 use service::projects::{self, Precondition, Scope, Update};
 
@@ -33,14 +32,6 @@ pub(crate) fn created(project: service::projects::Project) -> HttpResponse {
         .insert_header((header::LOCATION, format!("/api/v1/projects/{}", project.id)))
         .insert_header(etag(project.version))
         .json(ProjectDto::from(project))
-}
-
-/// A JSON body that may also be empty.
-fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Problem> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(bytes).map_err(|e| json_body_error(&e))
 }
 
 fn page_json<T, D: serde::Serialize>(
@@ -63,7 +54,7 @@ pub async fn create(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
     key: IdempotencyKey,
-    body: web::Json<CreateProject>,
+    body: JsonObject<CreateProject>,
 ) -> Result<HttpResponse, Problem> {
     let new = projects::NewProject {
         title: Some(&body.title),
@@ -141,7 +132,7 @@ pub async fn update(
     AuthUser(user): AuthUser,
     IfMatch(if_match): IfMatch,
     id: web::Path<i64>,
-    body: web::Json<UpdateProject>,
+    body: JsonObject<UpdateProject>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.into_inner();
     let expected = match (body.version, if_match) {
@@ -196,7 +187,7 @@ pub async fn copy(
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let body = super::read_limited(payload, 64 * 1024).await?;
-    let body: CopyProject = optional_json(&body)?;
+    let body: CopyProject = super::optional_json(&body)?;
     let out = projects::copy(
         &state.ctx,
         &user,
@@ -219,7 +210,7 @@ pub async fn set_shares(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
     id: web::Path<i64>,
-    body: web::Json<SetShares>,
+    body: JsonObject<SetShares>,
 ) -> Result<HttpResponse, Problem> {
     let group_ids = projects::set_shares(&state.ctx, &user, *id, &body.group_ids).await?;
     Ok(HttpResponse::Ok().json(SharesDto {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::dto::{BackpackQuery, NewBackpackItem};
-use crate::extract::{AuthUser, IdempotencyKey, IfMatch};
+use crate::extract::{AuthUser, IdempotencyKey, IfMatch, JsonObject};
 use crate::headers::stored_file;
 use crate::openapi::params::{
     IdempotencyHeader, IfMatchHeader, IfNoneMatchHeader, ScratchAssetSaved, ScratchBackpackItem,
@@ -275,7 +275,7 @@ pub async fn backpack_add(
     AuthUser(user): AuthUser,
     key: IdempotencyKey,
     username: web::Path<String>,
-    body: web::Json<NewBackpackItem>,
+    body: JsonObject<NewBackpackItem>,
 ) -> Result<HttpResponse, Problem> {
     own_backpack(&user, &username)?;
     let added = backpack::add(&state.ctx, &user, body.into_inner().into(), key.as_deref()).await?;

@@ -116,7 +116,7 @@ pub async fn restore_version(
                 "send the body as application/json",
             ));
         }
-        serde_json::from_slice(&bytes).map_err(|e| json_body_error(&e))?
+        crate::extract::object_from_slice(&bytes).map_err(|e| json_body_error(&e))?
     };
     let expected = match (body.version, if_match) {
         (Some(a), Some(b)) if a != b => {

@@ -19,6 +19,7 @@ on_backends!(
     strangers_get_401_whatever_the_request_holds,
     cross_origin_cookie_writes_are_refused_and_json_needs_its_type,
     a_body_that_trickles_in_is_cut_off,
+    json_bodies_that_are_not_objects_are_refused,
 );
 
 /// An SVG that would run script on cubby's origin if it were served as a page.
@@ -509,4 +510,156 @@ async fn a_body_that_trickles_in_is_cut_off(db: TestDb) {
     assert_eq!(db.count("projects", "1 = 1").await, 1);
     assert_eq!(db.count("assets", "1 = 1").await, 0);
     assert_eq!(ann.project(id).await.version(), 1);
+}
+
+/// Every JSON request body is an object. serde would also read a struct
+/// from an array of its fields in order (`["Maze", {}]` as a create); the
+/// OpenAPI document allows only objects, so anything else is 400
+/// `invalid_input` and changes nothing.
+async fn json_bodies_that_are_not_objects_are_refused(db: TestDb) {
+    use crate::assignments::{assign, start, submit, Class};
+    let server = TestServer::spawn(&db, &ServerOptions::default());
+    let api = Client::new(&server.base_url);
+    let c = Class::on(&api).await;
+    let project = c.student.create_ok("Mine", &json!({"targets": []})).await;
+    let pid = project["id"].as_i64().unwrap();
+    let assignment = assign(&c.teacher, c.group, json!({"title": "Maze"})).await;
+    let aid = assignment["id"].as_i64().unwrap();
+    start(&c.student, aid).await.expect(StatusCode::CREATED);
+    let submission = submit(&c.student, aid, json!({})).await;
+    let sid = submission.expect(StatusCode::CREATED)["id"]
+        .as_i64()
+        .unwrap();
+    let tables = [
+        "users",
+        "sessions",
+        "projects",
+        "project_versions",
+        "project_shares",
+        "groups",
+        "memberships",
+        "assignments",
+        "submissions",
+        "feedback",
+        "backpack_items",
+    ];
+    let mut before = Vec::new();
+    for table in tables {
+        before.push(db.count(table, "").await);
+    }
+
+    let item = json!(["script", "application/zip", "Jump", b64(b"PK"), b64(b"png")]);
+    let cases = [
+        (
+            &c.student,
+            Method::POST,
+            "/api/v1/projects".to_owned(),
+            json!(["Array", {"targets": []}]),
+        ),
+        (
+            &c.student,
+            Method::PUT,
+            format!("/api/v1/projects/{pid}"),
+            json!([1, "Renamed"]),
+        ),
+        (
+            &c.student,
+            Method::PUT,
+            format!("/api/v1/projects/{pid}"),
+            json!(null),
+        ),
+        (
+            &c.student,
+            Method::PUT,
+            format!("/api/v1/projects/{pid}/shares"),
+            json!([[c.group]]),
+        ),
+        (
+            &c.student,
+            Method::POST,
+            format!("/api/v1/projects/{pid}/copy"),
+            json!([]),
+        ),
+        (
+            &c.student,
+            Method::POST,
+            format!("/api/v1/projects/{pid}/copy"),
+            json!("Copy"),
+        ),
+        (
+            &c.student,
+            Method::POST,
+            format!("/api/v1/projects/{pid}/versions/1/restore"),
+            json!([]),
+        ),
+        (
+            &c.teacher,
+            Method::POST,
+            "/api/v1/groups".to_owned(),
+            json!(["9a"]),
+        ),
+        (
+            &c.stranger,
+            Method::POST,
+            "/api/v1/groups/join".to_owned(),
+            json!(["abc"]),
+        ),
+        (
+            &c.teacher,
+            Method::POST,
+            format!("/api/v1/groups/{}/assignments", c.group),
+            json!(["Quiz"]),
+        ),
+        (
+            &c.teacher,
+            Method::PATCH,
+            format!("/api/v1/assignments/{aid}"),
+            json!(["Renamed"]),
+        ),
+        (
+            &c.student,
+            Method::POST,
+            format!("/api/v1/assignments/{aid}/submit"),
+            json!([]),
+        ),
+        (
+            &c.student,
+            Method::POST,
+            format!("/api/v1/assignments/{aid}/submit"),
+            json!(5),
+        ),
+        (
+            &c.teacher,
+            Method::PUT,
+            format!("/api/v1/submissions/{sid}/feedback"),
+            json!(["Good"]),
+        ),
+        (
+            &c.student,
+            Method::POST,
+            "/api/v1/backpack".to_owned(),
+            item.clone(),
+        ),
+        (&c.student, Method::POST, "/backpack/ann".to_owned(), item),
+    ];
+    for (user, method, path, body) in cases {
+        let reply = send(user.req(method.clone(), &path).json(&body)).await;
+        assert!(
+            reply.is_problem(StatusCode::BAD_REQUEST, "invalid_input"),
+            "{method} {path} {body}: {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
+    let (status, _) = api.dev_login_raw(&json!(["zed", null, "student"])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    for (table, count) in tables.iter().zip(before) {
+        assert_eq!(db.count(table, "").await, count, "{table}");
+    }
+    let now = c.student.project(pid).await.expect(StatusCode::OK);
+    assert_eq!(
+        (now["title"].clone(), now["version"].clone()),
+        (json!("Mine"), json!(1))
+    );
 }
