@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 
+mod fixed_sql;
 pub mod migrate_lock;
 mod reads;
+pub use fixed_sql::FixedSql;
 pub use reads::{Db, READ_RETRY_KINDS};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::sqlx::{AssertSqlSafe, Executor};

@@ -22,8 +22,12 @@
 
 use entity::user;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait,
+};
 
+use crate::db::FixedSql;
 use crate::error::{Error, Result};
 use crate::Ctx;
 
@@ -35,8 +39,15 @@ pub(crate) struct Usage {
 
 /// Locks the user's row for the rest of the transaction and reads the count.
 pub(crate) async fn lock(txn: &DatabaseTransaction, user_id: i64) -> Result<Usage> {
-    let user = user::Entity::find_by_id(user_id)
-        .lock_exclusive()
+    // Every write that adds bytes runs this: the text is built once.
+    static SQL: FixedSql = FixedSql::new();
+    let statement = SQL.statement(txn.get_database_backend(), vec![user_id.into()], || {
+        user::Entity::find_by_id(user_id)
+            .lock_exclusive()
+            .into_query()
+    });
+    let user = user::Entity::find()
+        .from_raw_sql(statement)
         .one(txn)
         .await?
         .ok_or(Error::Unauthenticated)?;
@@ -84,14 +95,18 @@ async fn add(txn: &DatabaseTransaction, user_id: i64, delta: i64) -> Result<()> 
     if delta == 0 {
         return Ok(());
     }
-    user::Entity::update_many()
-        .col_expr(
-            user::Column::StorageBytes,
-            Expr::col(user::Column::StorageBytes).add(delta),
-        )
-        .filter(user::Column::Id.eq(user_id))
-        .exec(txn)
-        .await?;
+    static SQL: FixedSql = FixedSql::new();
+    let values = vec![delta.into(), user_id.into()];
+    let statement = SQL.statement(txn.get_database_backend(), values, || {
+        user::Entity::update_many()
+            .col_expr(
+                user::Column::StorageBytes,
+                Expr::col(user::Column::StorageBytes).add(delta),
+            )
+            .filter(user::Column::Id.eq(user_id))
+            .into_query()
+    });
+    txn.execute_raw(statement).await?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelec
 use sha2::{Digest, Sha256};
 
 use super::{Group, GroupSource, LoginInput, Role, UpstreamTokens, User};
+use crate::db::FixedSql;
 use crate::error::{Error, Result};
 use crate::tx::{self, Kind};
 use crate::Ctx;
@@ -81,7 +82,13 @@ pub async fn authenticate_session(ctx: &Ctx, token: &str) -> Result<Authenticate
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(Error::Unauthenticated);
     }
-    let statement = ctx.db.get_database_backend().build(&session_query(token));
+    static SESSION_SQL: FixedSql = FixedSql::new();
+    let (hash, now) = (token_hash(token), Utc::now());
+    let statement = SESSION_SQL.statement(
+        ctx.db.get_database_backend(),
+        vec![hash.clone().into(), now.into()],
+        || session_query(hash.clone(), now),
+    );
     let rows = SessionRow::find_by_statement(statement)
         .all(&ctx.db)
         .await?;
@@ -128,7 +135,7 @@ where
 /// query (every request runs it): sessions ⋈ users ⟕ memberships ⟕ groups,
 /// one row per group, ordered by group id. Columns are named after the
 /// fields of [`SessionRow`].
-fn session_query(token: &str) -> SelectStatement {
+fn session_query(token_sha256: String, now: DateTime<Utc>) -> SelectStatement {
     let mut query = Query::select();
     select_as(
         &mut query,
@@ -177,8 +184,8 @@ fn session_query(token: &str) -> SelectStatement {
             Expr::col((group::Entity, group::Column::Id))
                 .equals((membership::Entity, membership::Column::GroupId)),
         )
-        .and_where(Expr::col((session::Entity, session::Column::TokenSha256)).eq(token_hash(token)))
-        .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(Utc::now()))
+        .and_where(Expr::col((session::Entity, session::Column::TokenSha256)).eq(token_sha256))
+        .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now))
         .order_by((group::Entity, group::Column::Id), sea_orm::Order::Asc)
         .to_owned()
 }

@@ -6,7 +6,8 @@ use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::rows::{
-    find_version, live, live_by_id, live_with_current_version, shares_of_many, to_project,
+    find_version, live, live_by_id, live_with_current_version, live_with_shares, shares_of_many,
+    to_project,
 };
 use super::{Project, Scope, Version};
 use crate::access::access;
@@ -30,19 +31,11 @@ pub(super) async fn readable(ctx: &Ctx, caller: &User, id: i64) -> Result<projec
 /// `GET /api/v1/projects/{id}`.
 pub async fn get(ctx: &Ctx, caller: &User, id: i64) -> Result<Project> {
     // The project with its shares in one query (editors re-read often).
-    let (p, shares) = live_by_id(id)
-        .find_with_related(project_share::Entity)
-        .order_by_asc(project_share::Column::GroupId)
-        .all(&ctx.db)
+    let (p, shares) = live_with_shares(&ctx.db, id)
         .await?
-        .into_iter()
-        .next()
         .ok_or(Error::NotFound)?;
     access(&ctx.db, caller, &p).await?.require_read()?;
-    Ok(to_project(
-        p,
-        shares.into_iter().map(|s| s.group_id).collect(),
-    ))
+    Ok(to_project(p, shares))
 }
 
 /// `GET /api/v1/projects/{id}/body`: the current body and its version.

@@ -7,14 +7,16 @@ use chrono::{DateTime, Utc};
 use entity::{project, project_share, project_version};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, JoinType,
-    QueryFilter, QueryOrder, QuerySelect, RelationDef, Select,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    FromQueryResult, IdenStatic, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    RelationDef, Select, SelectA, SelectB,
 };
 
 use super::Project;
 use crate::access::access;
 use crate::auth::User;
 use crate::blob::delete_all;
+use crate::db::FixedSql;
 use crate::error::{Error, Result};
 use crate::Ctx;
 
@@ -36,9 +38,16 @@ pub(super) fn to_project(p: project::Model, shared_with: Vec<i64>) -> Project {
 
 /// The ids of the groups a project is shared with, ascending.
 pub(super) async fn shares_of(db: &impl ConnectionTrait, project_id: i64) -> Result<Vec<i64>> {
+    // Every save answers with its shares: the text is built once.
+    static SQL: FixedSql = FixedSql::new();
+    let statement = SQL.statement(db.get_database_backend(), vec![project_id.into()], || {
+        project_share::Entity::find()
+            .filter(project_share::Column::ProjectId.eq(project_id))
+            .order_by_asc(project_share::Column::GroupId)
+            .into_query()
+    });
     Ok(project_share::Entity::find()
-        .filter(project_share::Column::ProjectId.eq(project_id))
-        .order_by_asc(project_share::Column::GroupId)
+        .from_raw_sql(statement)
         .all(db)
         .await?
         .into_iter()
@@ -56,6 +65,37 @@ pub(super) fn live() -> Select<project::Entity> {
 /// The live project `id` (see [`live`]).
 pub(super) fn live_by_id(id: i64) -> Select<project::Entity> {
     live().filter(project::Column::Id.eq(id))
+}
+
+/// The live project `id` with the groups it is shared with (ascending), in
+/// one query whose text is built once (editors re-read often).
+pub(super) async fn live_with_shares(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<(project::Model, Vec<i64>)>> {
+    static SQL: FixedSql = FixedSql::new();
+    let statement = SQL.statement(db.get_database_backend(), vec![id.into()], || {
+        live_by_id(id)
+            .find_with_related(project_share::Entity)
+            .order_by_asc(project_share::Column::GroupId)
+            .into_query()
+    });
+    // One row per share (one with no share columns for an unshared
+    // project), the project's columns prefixed `A_`, the share's `B_`.
+    let rows = db.query_all_raw(statement).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let project = project::Model::from_query_result(first, SelectA.as_str())?;
+    let mut shares = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if let Some(share) =
+            project_share::Model::from_query_result_optional(row, SelectB.as_str())?
+        {
+            shares.push(share.group_id);
+        }
+    }
+    Ok(Some((project, shares)))
 }
 
 /// The live project `id` with the row of its current version (`None` when
@@ -167,18 +207,31 @@ pub(super) async fn insert_version(
     body: &BodyFile<'_>,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    project_version::Entity::insert(project_version::ActiveModel {
-        project_id: Set(project_id),
-        version: Set(version),
-        author_id: Set(author_id),
-        body_file: Set(body.file.to_owned()),
-        body_size: Set(body.size),
-        body_md5: Set(body.md5.to_owned()),
-        created_at: Set(at),
-        ..Default::default()
-    })
-    .exec_without_returning(txn)
-    .await?;
+    // One per save: the text is built once, the values bound in column order.
+    static SQL: FixedSql = FixedSql::new();
+    let values = vec![
+        project_id.into(),
+        version.into(),
+        author_id.into(),
+        body.file.into(),
+        body.size.into(),
+        body.md5.into(),
+        at.into(),
+    ];
+    let statement = SQL.statement(txn.get_database_backend(), values, || {
+        project_version::Entity::insert(project_version::ActiveModel {
+            project_id: Set(project_id),
+            version: Set(version),
+            author_id: Set(author_id),
+            body_file: Set(body.file.to_owned()),
+            body_size: Set(body.size),
+            body_md5: Set(body.md5.to_owned()),
+            created_at: Set(at),
+            ..Default::default()
+        })
+        .into_query()
+    });
+    txn.execute_raw(statement).await?;
     Ok(())
 }
 
