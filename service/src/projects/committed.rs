@@ -29,6 +29,14 @@ impl CommittedVersions {
         *newest = (*newest).max(version);
     }
 
+    /// Is `expected` the newest version of project `id` this process has
+    /// committed? (A save expecting it is most likely current: only another
+    /// process's save could have moved the project on since.)
+    pub(crate) fn is_newest(&self, id: i64, expected: i32) -> bool {
+        let versions = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        versions.get(&id) == Some(&expected)
+    }
+
     /// Is a save of project `id` that expects `expected` known to be stale?
     pub(crate) fn is_stale(&self, id: i64, expected: i32) -> bool {
         let versions = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -50,5 +58,9 @@ mod tests {
         assert!(!committed.is_stale(7, 3));
         assert!(!committed.is_stale(7, 4));
         assert!(!committed.is_stale(8, 1));
+        assert!(committed.is_newest(7, 3));
+        assert!(!committed.is_newest(7, 2));
+        assert!(!committed.is_newest(7, 4));
+        assert!(!committed.is_newest(8, 1));
     }
 }

@@ -109,10 +109,16 @@ async fn save(
     // it is refused from a plain read and takes no turn: on a hot project
     // the crowd of stale saves would otherwise queue behind every winner
     // and delay the next one. (Versions only grow, so a stale version
-    // read here is stale at the turn too.)
-    if let (Some(expected), true) = (expected_version, ctx.retry.queues_writers()) {
-        if let Some(refused) = refused_as_stale(ctx, caller, id, expected).await? {
-            return Err(refused);
+    // read here is stale at the turn too.) A save expecting the version
+    // this process committed last is most likely current and skips the
+    // read: only another process's save could have moved the project on,
+    // and the transaction finds that out.
+    if let Some(expected) = expected_version {
+        let read_first = ctx.retry.queues_writers() && !ctx.committed.is_newest(id, expected);
+        if read_first {
+            if let Some(refused) = refused_as_stale(ctx, caller, id, expected).await? {
+                return Err(refused);
+            }
         }
     }
     // Files this request wrote (one per attempt): whatever the outcome,
