@@ -6,7 +6,7 @@ use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::rows::{
-    find_version, live, live_by_id, live_with_current_version, live_with_shares, shares_of_many,
+    find_version, live, live_project, live_with_current_version, live_with_shares, shares_of_many,
     to_project,
 };
 use super::{Project, Scope, Version};
@@ -23,7 +23,7 @@ const BODY_READ_ATTEMPTS: usize = 5;
 
 /// A project the caller may read, or `NotFound`.
 pub(super) async fn readable(ctx: &Ctx, caller: &User, id: i64) -> Result<project::Model> {
-    let p = live_by_id(id).one(&ctx.db).await?.ok_or(Error::NotFound)?;
+    let p = live_project(&ctx.db, id).await?.ok_or(Error::NotFound)?;
     access(&ctx.db, caller, &p).await?.require_read()?;
     Ok(p)
 }

@@ -67,6 +67,22 @@ pub(super) fn live_by_id(id: i64) -> Select<project::Entity> {
     live().filter(project::Column::Id.eq(id))
 }
 
+/// The live project `id` (see [`live`]), by a query whose text is built
+/// once: saves and reads look a project up on every request.
+pub(super) async fn live_project(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<project::Model>> {
+    static SQL: FixedSql = FixedSql::new();
+    let statement = SQL.statement(db.get_database_backend(), vec![id.into()], || {
+        live_by_id(id).into_query()
+    });
+    Ok(project::Entity::find()
+        .from_raw_sql(statement)
+        .one(db)
+        .await?)
+}
+
 /// The live project `id` with the groups it is shared with (ascending), in
 /// one query whose text is built once (editors re-read often).
 pub(super) async fn live_with_shares(

@@ -11,7 +11,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
 use super::rows::{
-    fault_before_commit, find_version, insert_version, live_by_id, lock_for_owner, shares_of,
+    fault_before_commit, find_version, insert_version, live_project, lock_for_owner, shares_of,
     to_project, version_row, BodyFile, Written,
 };
 use super::rules::{check_body, check_title, md5_hex};
@@ -306,7 +306,7 @@ async fn advance_version(
 /// Why `advance_version` changed nothing: the project is gone (or in the
 /// trash) or not the caller's to edit, or (for its owner) the version moved on.
 async fn refusal(db: &impl ConnectionTrait, caller: &User, id: i64) -> Error {
-    match live_by_id(id).one(db).await {
+    match live_project(db, id).await {
         Ok(Some(p)) => refusal_of(db, caller, &p).await,
         Ok(None) => Error::NotFound,
         Err(e) => e.into(),
@@ -333,7 +333,7 @@ async fn refused_as_stale(
     id: i64,
     expected: i32,
 ) -> Result<Option<Error>> {
-    match live_by_id(id).one(&ctx.db).await? {
+    match live_project(&ctx.db, id).await? {
         Some(p) if p.version != expected => Ok(Some(refusal_of(&ctx.db, caller, &p).await)),
         _ => Ok(None),
     }
