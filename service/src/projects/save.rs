@@ -309,7 +309,7 @@ async fn refusal(db: &impl ConnectionTrait, caller: &User, id: i64) -> Error {
     match live_project(db, id).await {
         Ok(Some(p)) => refusal_of(db, caller, &p).await,
         Ok(None) => Error::NotFound,
-        Err(e) => e.into(),
+        Err(e) => e,
     }
 }
 
