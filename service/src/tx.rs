@@ -340,25 +340,28 @@ pub async fn run<T, F>(
 where
     F: AsyncFnMut(&DatabaseTransaction) -> Result<T>,
 {
-    run_unless(db, runner, op, kind, || None, body).await
+    let never_refused = || None::<std::convert::Infallible>;
+    let done = run_unless(db, runner, op, kind, never_refused, body).await?;
+    Ok(done.unwrap_or_else(|never| match never {}))
 }
 
 /// [`run`], but each attempt first asks `refused`, after its turn in
 /// SQLite's writer queue and before `BEGIN`: when that already knows the
 /// answer (an in-memory check, such as "this save's version is stale"),
-/// the attempt gives its turn back at once and returns that error. A
-/// crowd of writers that can only fail then costs the queue almost nothing.
-pub async fn run_unless<T, F, R>(
+/// the attempt gives its turn back at once and this returns `Ok(Err(why))`
+/// without a transaction. A crowd of writers that can only fail then costs
+/// the queue almost nothing.
+pub async fn run_unless<T, F, R, Why>(
     db: &DatabaseConnection,
     runner: &Runner,
     op: &'static str,
     kind: Kind,
     mut refused: R,
     mut body: F,
-) -> Result<T>
+) -> Result<std::result::Result<T, Why>>
 where
     F: AsyncFnMut(&DatabaseTransaction) -> Result<T>,
-    R: FnMut() -> Option<Error>,
+    R: FnMut() -> Option<Why>,
 {
     let policy = &runner.policy;
     let started = Instant::now();
@@ -372,8 +375,8 @@ where
                 let _turn = queue.turn.lock().await;
                 metrics::histogram!("cubby_tx_queue_wait_seconds", "op" => op)
                     .record(asked.elapsed().as_secs_f64());
-                if let Some(err) = refused() {
-                    return Err(err);
+                if let Some(why) = refused() {
+                    return Ok(Err(why));
                 }
                 let conn = queue.writer.as_ref().unwrap_or(db);
                 attempt_once(conn, opts, &mut body).await
@@ -382,7 +385,7 @@ where
             None => attempt_once(db, opts, &mut body).await,
         };
         let Failure { err, at_commit } = match outcome {
-            Ok(value) => return Ok(value),
+            Ok(value) => return Ok(Ok(value)),
             Err(failure) => failure,
         };
         let conflict = match &err {

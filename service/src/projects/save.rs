@@ -128,7 +128,6 @@ async fn save(
     // A stale save that reaches its turn in SQLite's queue (it read its
     // version before another save committed) gives the turn back unused;
     // its answer is then read outside the turn.
-    let mut gave_turn_back = false;
     let result = tx::run_unless(
         &ctx.db,
         &ctx.retry,
@@ -136,8 +135,7 @@ async fn save(
         Kind::Edit,
         || {
             let stale = expected_version.is_some_and(|v| ctx.committed.is_stale(id, v));
-            gave_turn_back |= stale;
-            stale.then_some(Error::Busy)
+            stale.then_some(GaveTurnBack)
         },
         async |txn| {
             // Lock, check and write in one step: concurrent saves queue on
@@ -211,8 +209,9 @@ async fn save(
     .await;
 
     let result = match result {
-        Err(_) if gave_turn_back => Err(refusal(&ctx.db, caller, id).await),
-        other => other,
+        Ok(Ok(saved)) => Ok(saved),
+        Ok(Err(GaveTurnBack)) => Err(refusal(&ctx.db, caller, id).await),
+        Err(err) => Err(err),
     };
     match result {
         Ok((project, file, pruned)) => {
@@ -228,6 +227,10 @@ async fn save(
         }
     }
 }
+
+/// A save that gave its turn in SQLite's queue back: this process already
+/// committed a newer version than the one it expects.
+struct GaveTurnBack;
 
 /// Where a new version's body comes from.
 enum Source<'a> {
