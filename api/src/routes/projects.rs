@@ -186,7 +186,7 @@ pub async fn copy(
     id: web::Path<i64>,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let body = super::read_limited(payload, 64 * 1024).await?;
+    let body = super::read_limited(payload, super::SMALL_JSON_BYTES).await?;
     let body: CopyProject = super::optional_json(&body)?;
     let out = projects::copy(
         &state.ctx,

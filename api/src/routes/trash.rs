@@ -14,7 +14,7 @@ use crate::openapi::responses::{
     Unauthenticated, Unavailable, UnsupportedMediaType, VersionRequired,
 };
 use crate::openapi::schemas::{Id, Version};
-use crate::problem::{json_body_error, Problem};
+use crate::problem::Problem;
 use crate::state::AppState;
 use service::projects;
 
@@ -101,23 +101,22 @@ pub async fn restore_version(
 ) -> Result<HttpResponse, Problem> {
     let (id, version) = path.into_inner();
     let bytes = super::read_limited(payload, super::SMALL_JSON_BYTES).await?;
-    let body: RestoreVersion = if bytes.iter().all(u8::is_ascii_whitespace) {
-        RestoreVersion::default()
-    } else {
-        let json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<mime::Mime>().ok())
-            .is_some_and(|m| m.essence_str() == "application/json");
-        if !json {
-            return Err(Problem::new(
-                Code::UnsupportedMediaType,
-                "send the body as application/json",
-            ));
-        }
-        crate::extract::object_from_slice(&bytes).map_err(|e| json_body_error(&e))?
-    };
+    // An empty body is fine (the version may come in If-Match); one that is
+    // not empty must say it is JSON, as on every `/api/v1` JSON route.
+    let blank = bytes.iter().all(u8::is_ascii_whitespace);
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| m.essence_str() == "application/json");
+    if !blank && !json {
+        return Err(Problem::new(
+            Code::UnsupportedMediaType,
+            "send the body as application/json",
+        ));
+    }
+    let body: RestoreVersion = super::optional_json(&bytes)?;
     let expected = match (body.version, if_match) {
         (Some(a), Some(b)) if a != b => {
             return Err(Problem::new(
