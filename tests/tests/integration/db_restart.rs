@@ -737,6 +737,7 @@ async fn connection_across_a_restart(backend: Backend) {
 
     // Idle in the pool.
     pool.execute_unprepared("SELECT 1").await.expect("select");
+    until_idle(&pool, backend).await;
     server.restart();
     let idle = match pool.begin().await {
         Ok(txn) => {
@@ -834,6 +835,29 @@ async fn connection_across_a_restart(backend: Backend) {
     );
     // What failed wrote nothing; what answered Ok is there.
     assert_eq!(rows, committed, "{backend:?}: {seen:#?}");
+}
+
+/// Waits until the pool's one connection is back in it, idle. sqlx returns
+/// a connection in a task of its own that pings it first; a restart during
+/// that ping makes the pool drop it and open a fresh one, and "idle" would
+/// then test a new connection, not one that sat in the pool.
+async fn until_idle(pool: &DatabaseConnection, backend: Backend) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let idle = match backend {
+            Backend::Postgres => pool.get_postgres_connection_pool().num_idle(),
+            Backend::MariaDb => pool.get_mysql_connection_pool().num_idle(),
+            Backend::Sqlite => return,
+        };
+        if idle == 1 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{backend:?}: the pool's connection did not come back idle"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// BEGIN, INSERT, COMMIT on `pool`.
